@@ -1,0 +1,6 @@
+"""Command line interface: `reluscope --help`."""
+
+from ._common import common_options, echo, json_option, load_model, write_results
+from ._main import cli, main
+
+__all__ = ["cli", "common_options", "echo", "json_option", "load_model", "main", "write_results"]

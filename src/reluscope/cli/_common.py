@@ -1,0 +1,71 @@
+"""Options and helpers shared by every subcommand."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import click
+
+from .. import _progress
+from .._io import write_json
+
+
+def common_options(fn):
+    """--seed, --device, --quiet on a command; sets up quiet mode and the seed."""
+
+    @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+    @click.option("--device", default="cpu", show_default=True,
+                  help="Torch device to compute on (cpu, cuda, cuda:1...).")
+    @click.option("--quiet", "-q", is_flag=True, help="No progress bars or chatter.")
+    @functools.wraps(fn)
+    def wrapper(*args, quiet: bool, seed: int, device: str, **kwargs):
+        _progress.set_quiet(quiet)
+        _check_device(device)
+        return fn(*args, seed=seed, device=device, quiet=quiet, **kwargs)
+
+    return wrapper
+
+
+def json_option(fn):
+    """--json PATH: write the command's results as JSON."""
+    return click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+                        default=None, help="Write results as JSON to this file.")(fn)
+
+
+def write_results(json_path: Path | None, results) -> None:
+    if json_path is not None:
+        write_json(json_path, results)
+        echo(f"results written to {json_path}")
+
+
+def echo(msg: str) -> None:
+    """Chatter on stderr, silenced by --quiet; stdout stays for results."""
+    if not _progress._quiet:
+        click.echo(msg, err=True)
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    from ..errors import ConfigError
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"unknown device '{device}'; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device '{device}' asked for but CUDA is not available; use --device cpu")
+
+
+def load_model(path: str, data=None, input_shape: str | None = None):
+    """A ReluNet from a model file; the input shape comes from the file, --input-shape or data."""
+    from .. import nets
+
+    shape = None
+    if input_shape:
+        shape = tuple(int(s) for s in input_shape.replace("x", ",").split(",") if s)
+    elif data is not None:
+        shape = data.spec.shape
+    model, stored = nets.read_model_file(path, map_location="cpu")
+    return nets.load(model, input_shape=stored or shape)
