@@ -67,5 +67,5 @@ def load_model(path: str, data=None, input_shape: str | None = None):
         shape = tuple(int(s) for s in input_shape.replace("x", ",").split(",") if s)
     elif data is not None:
         shape = data.spec.shape
-    model, stored = nets.read_model_file(path, map_location="cpu")
-    return nets.load(model, input_shape=stored or shape)
+    file = nets.read_model_file(path, map_location="cpu")
+    return nets.load(file.model, input_shape=file.input_shape or shape)

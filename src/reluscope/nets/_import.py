@@ -8,7 +8,7 @@ model itself on a random input, so an unrecognised operation can never pass sile
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -248,11 +248,22 @@ def load(source, input_shape: tuple[int, ...] | None = None, map_location=None) 
     """
     if isinstance(source, nn.Module):
         return load_module(source, input_shape)
-    model, stored_shape = read_model_file(source, map_location)
-    return load_module(model, input_shape or stored_shape)
+    file = read_model_file(source, map_location)
+    return load_module(file.model, input_shape or file.input_shape)
 
 
-def read_model_file(path, map_location=None) -> tuple[nn.Module, tuple[int, ...] | None]:
+@dataclass(frozen=True)
+class ModelFile:
+    """What a model file holds: the model, and for reluscope checkpoints also the input
+    shape, the metadata (training history, data spec) and the model at initialisation."""
+
+    model: nn.Module
+    input_shape: tuple[int, ...] | None = None
+    meta: dict = field(default_factory=dict)
+    init_model: nn.Module | None = None
+
+
+def read_model_file(path, map_location=None) -> ModelFile:
     """Read a model file: reluscope checkpoint, whole pickled module, or TorchScript."""
     from ._checkpoint import is_checkpoint, model_from_checkpoint
 
@@ -262,15 +273,19 @@ def read_model_file(path, map_location=None) -> tuple[nn.Module, tuple[int, ...]
                               "written by torch.save, torch.jit.save or `reluscope train`")
     try:
         if _is_torchscript(path):
-            return torch.jit.load(str(path), map_location=map_location), None
+            return ModelFile(torch.jit.load(str(path), map_location=map_location))
         obj = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as exc:
         raise CheckpointError(f"cannot read '{path}': the file is corrupt or not a PyTorch "
                               f"file ({type(exc).__name__}); re-save the model") from None
     if is_checkpoint(obj):
-        return model_from_checkpoint(obj, path)
+        model, shape = model_from_checkpoint(obj, path)
+        init = None
+        if obj.get("init_state_dict") is not None:
+            init = model_from_checkpoint(obj, path, key="init_state_dict")[0]
+        return ModelFile(model, shape, obj.get("meta", {}), init)
     if isinstance(obj, nn.Module):
-        return obj, None
+        return ModelFile(obj)
     if isinstance(obj, dict):
         raise CheckpointError(
             f"'{path}' holds a dict (a state_dict?), not a model; build the model, call "

@@ -1,0 +1,141 @@
+"""Assemble the registered sections into one self-contained HTML file."""
+
+from __future__ import annotations
+
+import html
+import importlib
+import platform
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import __version__
+from .._io import atomic_write_text, write_json
+from .._progress import progress
+from ._html import fmt, table_html
+from ._registry import NotApplicable, ReportContext, Section, sections
+
+# Modules whose import registers sections (one line per analysis).
+SECTION_MODULES = [
+    "reluscope.report._core_sections",
+]
+
+
+@dataclass(frozen=True)
+class SectionOutcome:
+    key: str
+    title: str
+    status: str  # "ok", "not applicable" or "failed"
+    seconds: float
+    message: str = ""
+
+
+def load_sections() -> None:
+    for name in SECTION_MODULES:
+        importlib.import_module(name)
+
+
+def build_report(ctx: ReportContext, only: list[str] | None = None,
+                 strict: bool = False) -> tuple[Path, list[SectionOutcome]]:
+    """Run every section on `ctx` and write `ctx.out_dir/index.html` plus JSON files.
+
+    A section that does not apply says why; one that fails is shown as failed with its
+    error (or re-raised with `strict=True`), so one broken analysis never loses the rest.
+    """
+    load_sections()
+    out = Path(ctx.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    entries = [e for e in sections() if only is None or e.key in only]
+    rendered, outcomes = [], []
+    for entry in progress(entries, desc="report"):
+        start = time.perf_counter()
+        try:
+            sec = entry.build(ctx)
+            status, message = "ok", ""
+        except NotApplicable as exc:
+            sec, status, message = None, "not applicable", str(exc)
+        except Exception as exc:
+            if strict:
+                raise
+            sec, status = None, "failed"
+            message = f"{type(exc).__name__}: {exc}"
+            traceback.print_exc()
+        seconds = time.perf_counter() - start
+        outcomes.append(SectionOutcome(entry.key, entry.title, status, seconds, message))
+        if sec is not None and sec.json is not None:
+            write_json(out / f"{entry.key}.json", sec.json)
+        rendered.append(_section_html(entry.key, entry.title, sec, status, message, seconds))
+    page = _page(ctx, entries, rendered, outcomes)
+    path = atomic_write_text(out / "index.html", page)
+    write_json(out / "outcomes.json", outcomes)
+    return path, outcomes
+
+
+def _section_html(key: str, title: str, sec: Section | None, status: str, message: str,
+                  seconds: float) -> str:
+    head = f'<section id="{key}"><h2>{html.escape(title)}</h2>'
+    if sec is None:
+        cls = "na" if status == "not applicable" else "failed"
+        text = f"{status.capitalize()}: {message}"
+        return f'{head}<p class="{cls}">{html.escape(text)}</p></section>'
+    parts = [head]
+    if sec.reading:
+        parts.append(f'<p class="reading">{html.escape(sec.reading)}</p>')
+    if sec.numbers:
+        numbers = table_html(["quantity", "value"], sec.numbers.items())
+        parts.append(f'<div class="numbers">{numbers}</div>')
+    parts.append(sec.body)
+    links = f'<a href="{key}.json">{key}.json</a> · ' if sec.json is not None else ""
+    parts.append(f'<p class="meta">{links}computed in {seconds:.1f} s</p></section>')
+    return "".join(parts)
+
+
+def _versions() -> str:
+    import numpy
+    import torch
+
+    return (f"reluscope {__version__}, Python {platform.python_version()}, torch {torch.__version__}, "
+            f"numpy {numpy.__version__}")
+
+
+def _page(ctx: ReportContext, entries, rendered: list[str], outcomes) -> str:
+    toc = "".join(
+        f'<li><a href="#{e.key}">{html.escape(e.title)}</a>'
+        f'{"" if o.status == "ok" else f" <small>({o.status})</small>"}</li>'
+        for e, o in zip(entries, outcomes))
+    meta = table_html(["", ""], [
+        ("command", ctx.command or "(Python API)"),
+        ("seed", ctx.seed), ("device", ctx.device),
+        ("configuration", "quick (reduced)" if ctx.quick else "full"),
+        ("versions", _versions()),
+        ("written", time.strftime("%Y-%m-%d %H:%M:%S")),
+    ])
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>reluscope report</title>
+<style>{_CSS}</style></head>
+<body><main>
+<h1>reluscope report</h1>
+<p class="reading">Is this ReLU net reversible, invertible, stable, and what did it learn?
+Each section below runs one analysis on the model; numbers first, then figures.</p>
+{meta}
+<nav><h2>Contents</h2><ol>{toc}</ol></nav>
+{''.join(rendered)}
+<footer>Written by reluscope {html.escape(__version__)}. {fmt(len(outcomes))} sections.</footer>
+</main></body></html>
+"""
+
+
+_CSS = """
+body{font:15px/1.5 system-ui,sans-serif;color:#1d1d1f;background:#fafafa;margin:0}
+main{max-width:1000px;margin:0 auto;padding:24px 32px;background:#fff}
+h1{margin-top:0}h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:2em}
+table{border-collapse:collapse;margin:8px 0;font-size:13px}
+td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}th{background:#f2f2f2}
+figure{margin:12px 0}img{max-width:100%}figcaption{font-size:13px;color:#555}
+.reading{background:#f3f7fc;border-left:3px solid #4a7cc9;padding:6px 10px}
+.na{color:#666;font-style:italic}.failed{color:#b00020}
+.meta{font-size:12px;color:#777}footer{margin-top:3em;font-size:12px;color:#777}
+"""

@@ -1,0 +1,55 @@
+"""The report's first sections: the model and its training."""
+
+from __future__ import annotations
+
+from ..report._html import figure_html, table_html
+from ._registry import NotApplicable, ReportContext, Section, section
+
+
+@section("model", "Model", order=0)
+def model_section(ctx: ReportContext) -> Section:
+    rows = [(r["name"], r["type"], "×".join(map(str, r["in_shape"])),
+             "×".join(map(str, r["out_shape"])), r["parameters"], r["activation"])
+            for r in ctx.net.summary()]
+    body = table_html(["layer", "type", "input", "output", "parameters", "activation"], rows)
+    numbers = {"layers": len(ctx.net), "parameters": ctx.net.num_parameters(),
+               "input shape": "×".join(map(str, ctx.net.input_shape)),
+               "data": f"{ctx.data.spec.name}: {len(ctx.data.train)} train / {len(ctx.data.test)} test"}
+    reading = ("Each row is one affine map (batch norm folded in) followed by its activation, "
+               "as every analysis below sees the model.")
+    if ctx.data.notes:
+        reading += " Data: " + "; ".join(ctx.data.notes) + "."
+    return Section("Model", body, numbers, reading, json={"layers": ctx.net.summary(),
+                                                         "data": ctx.data.to_dict()})
+
+
+@section("training", "Training", order=10)
+def training_section(ctx: ReportContext) -> Section:
+    if ctx.training is None or not ctx.training.history:
+        raise NotApplicable("the model was loaded from a file without a training history")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    hist = ctx.training.history
+    epochs = [h["epoch"] for h in hist]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
+    a.plot(epochs, [h["train_loss"] for h in hist], label="train")
+    a.plot(epochs, [h["test_loss"] for h in hist], label="test")
+    a.set(xlabel="epoch", ylabel="cross-entropy", yscale="log", title="loss")
+    b.plot(epochs, [1 - h["train_acc"] for h in hist], label="train")
+    b.plot(epochs, [1 - h["test_acc"] for h in hist], label="test")
+    b.set(xlabel="epoch", ylabel="error", title="error rate")
+    for ax in (a, b):
+        ax.legend()
+        ax.grid(alpha=0.3)
+    final = hist[-1]
+    numbers = {"epochs": len(hist), "final train error": 1 - final["train_acc"],
+               "final test error": 1 - final["test_acc"],
+               "optimizer": f"{ctx.training.config.optimizer}, lr {ctx.training.config.lr}"}
+    gap = final["train_acc"] - final["test_acc"]
+    reading = (f"The model reaches {100 * final['test_acc']:.1f}% test accuracy after "
+               f"{len(hist)} epochs; the train–test gap is {100 * gap:.1f} points.")
+    return Section("Training", figure_html(fig, "Loss and error per epoch"), numbers, reading,
+                   json=ctx.training.to_dict())
