@@ -8,6 +8,7 @@ model itself on a random input, so an unrecognised operation can never pass sile
 from __future__ import annotations
 
 import operator
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -273,7 +274,9 @@ def read_model_file(path, map_location=None) -> ModelFile:
                               "written by torch.save, torch.jit.save or `reluscope train`")
     try:
         if _is_torchscript(path):
-            return ModelFile(torch.jit.load(str(path), map_location=map_location))
+            with warnings.catch_warnings():  # TorchScript is deprecated, still widely saved
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return ModelFile(torch.jit.load(str(path), map_location=map_location))
         obj = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as exc:
         raise CheckpointError(f"cannot read '{path}': the file is corrupt or not a PyTorch "
