@@ -13,6 +13,7 @@ _SUBCOMMANDS = {
     "info": "reluscope.cli._info:info",
     "train": "reluscope.cli._train:train",
     "report": "reluscope.cli._report:report",
+    "sweep": "reluscope.sweep.cli:sweep",
 }
 
 
