@@ -2,33 +2,39 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+CORE := $(VENV)/.installed-core
+TESTING := $(VENV)/.installed-test
+PIP := $(BIN)/pip install -q --disable-pip-version-check
 
 .PHONY: report test test-full lint bench clean
 
-$(STAMP): pyproject.toml
+# torch pinned: the CPU wheel of this version is what these machines carry; a looser
+# pin would pull a multi-GB CUDA build. Users may use any torch>=2.3.
+$(CORE): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	# torch first, pinned: the CPU wheel of this version is what these machines carry;
-	# a looser pin would pull a multi-GB CUDA build. Users may use any torch>=2.3.
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[test]"
-	touch $(STAMP)
+	$(PIP) torch==2.13.0 -e .
+	touch $(CORE)
 
-report: $(STAMP)
+$(TESTING): $(CORE)
+	$(PIP) -e ".[test]"
+	bash scripts/ensure-chromium.sh
+	touch $(TESTING)
+
+report: $(CORE)
 	$(BIN)/reluscope report --out reluscope-report
 
-test: $(STAMP)
+test: $(TESTING)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/pytest -q
 
-test-full: $(STAMP)
+test-full: $(TESTING)
 	$(BIN)/pytest -q --run-slow
 
-lint: $(STAMP)
+lint: $(TESTING)
 	$(BIN)/ruff check src tests bench
 
-bench: $(STAMP)
-	$(BIN)/pip install -q -e ".[bench]"
+bench: $(CORE)
+	$(PIP) -e ".[bench]"
 	for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:
