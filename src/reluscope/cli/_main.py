@@ -14,6 +14,7 @@ _SUBCOMMANDS = {
     "train": "reluscope.cli._train:train",
     "report": "reluscope.cli._report:report",
     "sweep": "reluscope.sweep.cli:sweep",
+    "reproduce": "reluscope.reproduce.cli:reproduce",
 }
 
 

@@ -2,7 +2,7 @@
 
 from ._build import SECTION_MODULES, SectionOutcome, build_report
 from ._html import figure_html, paragraph, table_html
-from ._registry import NotApplicable, ReportContext, Section, section
+from ._registry import Claim, NotApplicable, ReportContext, Section, section
 
-__all__ = ["NotApplicable", "ReportContext", "SECTION_MODULES", "Section", "SectionOutcome",
+__all__ = ["Claim", "NotApplicable", "ReportContext", "SECTION_MODULES", "Section", "SectionOutcome",
            "build_report", "figure_html", "paragraph", "section", "table_html"]

@@ -1,4 +1,4 @@
-"""Assemble the registered sections into one self-contained HTML file."""
+"""Assemble sections into one self-contained HTML file (the report, the reproductions)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ import importlib
 import platform
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .. import __version__
 from .._io import atomic_write_text, write_json
 from .._progress import progress
-from ._html import fmt, table_html
-from ._registry import NotApplicable, ReportContext, Section, sections
+from ._html import table_html
+from ._registry import Claim, Entry, NotApplicable, ReportContext, Section, sections
 
 # Modules whose import registers sections (one line per analysis).
 SECTION_MODULES = [
@@ -29,6 +31,7 @@ class SectionOutcome:
     status: str  # "ok", "not applicable" or "failed"
     seconds: float
     message: str = ""
+    claims: tuple[Claim, ...] = ()
 
 
 def load_sections() -> None:
@@ -36,40 +39,55 @@ def load_sections() -> None:
         importlib.import_module(name)
 
 
-def build_report(ctx: ReportContext, only: list[str] | None = None,
-                 strict: bool = False) -> tuple[Path, list[SectionOutcome]]:
-    """Run every section on `ctx` and write `ctx.out_dir/index.html` plus JSON files.
+def run_sections(entries: Sequence[Entry], arg: Any, out: Path,
+                 strict: bool = False) -> tuple[list[str], list[SectionOutcome]]:
+    """Build each entry with `arg`, write its JSON into `out`, and render it.
 
     A section that does not apply says why; one that fails is shown as failed with its
     error (or re-raised with `strict=True`), so one broken analysis never loses the rest.
     """
-    load_sections()
-    out = Path(ctx.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    entries = [e for e in sections() if only is None or e.key in only]
     rendered, outcomes = [], []
-    for entry in progress(entries, desc="report"):
+    for entry in progress(entries, desc="sections"):
         start = time.perf_counter()
         try:
-            sec = entry.build(ctx)
-            status, message = "ok", ""
+            sec, status, message = entry.build(arg), "ok", ""
         except NotApplicable as exc:
             sec, status, message = None, "not applicable", str(exc)
         except Exception as exc:
             if strict:
                 raise
-            sec, status = None, "failed"
-            message = f"{type(exc).__name__}: {exc}"
+            sec, status, message = None, "failed", f"{type(exc).__name__}: {exc}"
             traceback.print_exc()
         seconds = time.perf_counter() - start
-        outcomes.append(SectionOutcome(entry.key, entry.title, status, seconds, message))
+        claims = tuple(sec.claims) if sec is not None else ()
+        outcomes.append(SectionOutcome(entry.key, entry.title, status, seconds, message, claims))
         if sec is not None and sec.json is not None:
             write_json(out / f"{entry.key}.json", sec.json)
         rendered.append(_section_html(entry.key, entry.title, sec, status, message, seconds))
-    page = _page(ctx, entries, rendered, outcomes)
-    path = atomic_write_text(out / "index.html", page)
+    return rendered, outcomes
+
+
+def build_report(ctx: ReportContext, only: list[str] | None = None,
+                 strict: bool = False) -> tuple[Path, list[SectionOutcome]]:
+    """Run every registered section on `ctx`; write `ctx.out_dir/index.html` and JSON files."""
+    load_sections()
+    out = Path(ctx.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    entries = [e for e in sections() if only is None or e.key in only]
+    rendered, outcomes = run_sections(entries, ctx, out, strict)
+    meta = [("command", ctx.command or "(Python API)"), ("seed", ctx.seed), ("device", ctx.device),
+            ("configuration", "quick (reduced)" if ctx.quick else "full")]
+    intro = ("Is this ReLU net reversible, invertible, stable, and what did it learn? Each "
+             "section below runs one analysis on the model; numbers first, then figures.")
+    path = write_page(out / "index.html", "reluscope report", intro, meta, rendered, outcomes)
     write_json(out / "outcomes.json", outcomes)
     return path, outcomes
+
+
+def claims_table(claims: Sequence[Claim]) -> str:
+    mark = {True: "holds", False: "does not hold", None: "undecided"}
+    return table_html(["claim in the paper", "what we measured", "holds?"],
+                      [(c.claim, c.measured, mark[c.holds]) for c in claims])
 
 
 def _section_html(key: str, title: str, sec: Section | None, status: str, message: str,
@@ -85,6 +103,8 @@ def _section_html(key: str, title: str, sec: Section | None, status: str, messag
     if sec.numbers:
         numbers = table_html(["quantity", "value"], sec.numbers.items())
         parts.append(f'<div class="numbers">{numbers}</div>')
+    if sec.claims:
+        parts.append(claims_table(sec.claims))
     parts.append(sec.body)
     links = f'<a href="{key}.json">{key}.json</a> · ' if sec.json is not None else ""
     parts.append(f'<p class="meta">{links}computed in {seconds:.1f} s</p></section>')
@@ -99,33 +119,30 @@ def _versions() -> str:
             f"numpy {numpy.__version__}")
 
 
-def _page(ctx: ReportContext, entries, rendered: list[str], outcomes) -> str:
+def write_page(path: Path, title: str, intro: str, meta: list[tuple[str, Any]], rendered: list[str],
+               outcomes: list[SectionOutcome], preamble: str = "") -> Path:
+    """Write one self-contained page: header, run facts, contents, sections."""
     toc = "".join(
-        f'<li><a href="#{e.key}">{html.escape(e.title)}</a>'
-        f'{"" if o.status == "ok" else f" <small>({o.status})</small>"}</li>'
-        for e, o in zip(entries, outcomes))
-    meta = table_html(["", ""], [
-        ("command", ctx.command or "(Python API)"),
-        ("seed", ctx.seed), ("device", ctx.device),
-        ("configuration", "quick (reduced)" if ctx.quick else "full"),
-        ("versions", _versions()),
-        ("written", time.strftime("%Y-%m-%d %H:%M:%S")),
-    ])
-    return f"""<!DOCTYPE html>
+        f'<li><a href="#{o.key}">{html.escape(o.title)}</a>'
+        f'{"" if o.status == "ok" else f" <small>({o.status})</small>"}</li>' for o in outcomes)
+    facts = table_html(["", ""], [*meta, ("versions", _versions()),
+                                  ("written", time.strftime("%Y-%m-%d %H:%M:%S"))])
+    page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>reluscope report</title>
+<title>{html.escape(title)}</title>
 <style>{_CSS}</style></head>
 <body><main>
-<h1>reluscope report</h1>
-<p class="reading">Is this ReLU net reversible, invertible, stable, and what did it learn?
-Each section below runs one analysis on the model; numbers first, then figures.</p>
-{meta}
+<h1>{html.escape(title)}</h1>
+<p class="reading">{html.escape(intro)}</p>
+{facts}
 <nav><h2>Contents</h2><ol>{toc}</ol></nav>
+{preamble}
 {''.join(rendered)}
-<footer>Written by reluscope {html.escape(__version__)}. {fmt(len(outcomes))} sections.</footer>
+<footer>Written by reluscope {html.escape(__version__)}.</footer>
 </main></body></html>
 """
+    return atomic_write_text(path, page)
 
 
 _CSS = """

@@ -29,6 +29,18 @@ class ReportContext:
     cache: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A paper's claim next to what we measured. `holds` is None when undecided."""
+
+    claim: str
+    measured: str
+    holds: bool | None
+
+    def to_dict(self) -> dict:
+        return dict(claim=self.claim, measured=self.measured, holds=self.holds)
+
+
 @dataclass
 class Section:
     """One section of the report.
@@ -39,6 +51,8 @@ class Section:
         numbers: key numbers shown in a small table at the top of the section.
         reading: a short plain-language reading of what the numbers mean.
         json: results written next to the report as `<key>.json` and linked.
+        claims: the paper's claims checked here (rendered as a table; the reproduction
+            pages collect them).
     """
 
     title: str
@@ -46,6 +60,7 @@ class Section:
     numbers: dict[str, Any] = field(default_factory=dict)
     reading: str = ""
     json: Any = None
+    claims: list[Claim] = field(default_factory=list)
 
 
 class NotApplicable(Exception):
@@ -53,25 +68,25 @@ class NotApplicable(Exception):
 
 
 @dataclass(frozen=True)
-class _Entry:
+class Entry:
     key: str
     title: str
     order: int
-    build: Callable[[ReportContext], Section]
+    build: Callable[[Any], Section]
 
 
-_SECTIONS: dict[str, _Entry] = {}
+_SECTIONS: dict[str, Entry] = {}
 
 
 def section(key: str, title: str, order: int = 100):
     """Register `fn(ctx) -> Section` as report section `key` (sorted by `order`)."""
 
     def register(fn: Callable[[ReportContext], Section]):
-        _SECTIONS[key] = _Entry(key, title, order, fn)
+        _SECTIONS[key] = Entry(key, title, order, fn)
         return fn
 
     return register
 
 
-def sections() -> list[_Entry]:
+def sections() -> list[Entry]:
     return sorted(_SECTIONS.values(), key=lambda e: (e.order, e.key))
