@@ -125,7 +125,7 @@ def write_page(path: Path, title: str, intro: str, meta: list[tuple[str, Any]], 
     toc = "".join(
         f'<li><a href="#{o.key}">{html.escape(o.title)}</a>'
         f'{"" if o.status == "ok" else f" <small>({o.status})</small>"}</li>' for o in outcomes)
-    facts = table_html(["", ""], [*meta, ("versions", _versions()),
+    facts = table_html(None, [*meta, ("versions", _versions()),
                                   ("written", time.strftime("%Y-%m-%d %H:%M:%S"))])
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

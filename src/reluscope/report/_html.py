@@ -33,12 +33,15 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def table_html(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+def table_html(header: Sequence[str] | None, rows: Iterable[Sequence[Any]]) -> str:
+    """An escaped HTML table; `header=None` for a plain key/value table."""
+    head = ""
+    if header:
+        head = "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead>"
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(fmt(c))}</td>" for c in row) + "</tr>" for row in rows
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<table>{head}<tbody>{body}</tbody></table>"
 
 
 def paragraph(text: str) -> str:
