@@ -1,0 +1,168 @@
+"""Reverse-then-forward: sample `x~` from a code `h`, run the layer forward, compare.
+
+Offset rules for the forward pass `h~ = r(W_torch x~ + b)` (Theorem 1):
+- `none`: `b = 0`;
+- `theory`: `b = -δ ||h||` with `δ = 2 sqrt(ln m / t)`, `t = ρ · fan_in`: the expected
+  maximum over the m units of the noise `W_torch x~ - h`, whose standard deviation is
+  `sqrt(2/t) ||h||` for i.i.d. weights (the proof's `δ = Õ(1/sqrt t)` with its constant made
+  explicit), so it zeroes the units where `h_i = 0` with good probability;
+- `best`: `b = -θ* ||h||` with the single θ minimising the mean relative error over the
+  batch, found exactly (the error is piecewise quadratic in θ; see `best_threshold`);
+- `net`: the layer's own bias (what the trained net does; 0 for a bias-free layer).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from ..errors import ConfigError, ShapeError, UnsupportedLayerError
+from ._sampler import fan_in, generator_from, resolve_layer, sample
+
+RULES = ("none", "theory", "best", "net")
+
+
+@dataclass(frozen=True)
+class Reversibility:
+    """Relative errors `||h~ - h||² / ||h||²` of one layer under each offset rule.
+
+    Attributes:
+        errors: rule -> mean relative error over the codes; `errors_std` the std.
+        theta: the best threshold θ* (offset `-θ* ||h||`); `delta` the theory rule's δ.
+        t: `ρ · fan_in`, the paper's expected number of kept inputs per unit.
+        k: mean number of nonzeros of the codes; m: units of the layer.
+        codes: codes used (codes with `h = 0` are skipped and counted in `skipped`).
+    """
+
+    layer: int
+    name: str
+    rho: float
+    t: float
+    m: int
+    k: float
+    errors: dict[str, float]
+    errors_std: dict[str, float]
+    theta: float
+    delta: float
+    codes: int
+    skipped: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def best_threshold(u: torch.Tensor, v: torch.Tensor) -> tuple[float, float]:
+    """The θ minimising `mean_b Σ_i (r(u_bi - θ) - v_bi)²` exactly, and that minimum.
+
+    `u = W x~ / ||h||` and `v = h / ||h||` (one row per code), so θ is a threshold in units
+    of `||h||`. For θ between two consecutive sorted values of `u` the active set is fixed and
+    the error is a quadratic in θ; each piece is minimised in closed form.
+
+    >>> import torch
+    >>> best_threshold(torch.tensor([[2.0, 0.5]]), torch.tensor([[1.0, 0.0]]))
+    (1.0, 0.0)
+    """
+    rows = u.shape[0] if u.dim() > 1 else 1
+    u = u.reshape(-1).double()
+    v = v.reshape(-1).double()
+    order = torch.argsort(u)
+    us, vs = u[order], v[order]
+    d = us - vs  # active unit's error is (d - θ)²
+    n = u.numel()
+    # suffix sums over the active set {j >= s}: count, Σd, Σd²; prefix Σv² of inactive units
+    zero = torch.zeros(1, dtype=u.dtype)
+    suf_n = torch.arange(n, -1, -1, dtype=u.dtype)
+    suf_d = torch.cat([torch.flip(torch.cumsum(torch.flip(d, [0]), 0), [0]), zero])
+    suf_d2 = torch.cat([torch.flip(torch.cumsum(torch.flip(d * d, [0]), 0), [0]), zero])
+    pre_v2 = torch.cat([zero, torch.cumsum(vs * vs, 0)])
+    lo = torch.cat([torch.tensor([-math.inf], dtype=u.dtype), us])  # θ in [lo_s, hi_s): units >= s active
+    hi = torch.cat([us, torch.tensor([math.inf], dtype=u.dtype)])
+    theta = torch.where(suf_n > 0, suf_d / suf_n.clamp(min=1), lo)
+    theta = torch.minimum(torch.maximum(theta, lo), hi)
+    theta = torch.where(torch.isfinite(theta), theta, torch.where(torch.isfinite(lo), lo, hi))
+    cost = suf_d2 - 2 * theta * suf_d + suf_n * theta * theta + pre_v2
+    best = int(torch.argmin(cost))
+    return float(theta[best]), float(cost[best]) / rows
+
+
+def relative_errors(h_tilde: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """`||h~ - h||² / ||h||²` per code (row)."""
+    h, h_tilde = h.flatten(1).double(), h_tilde.flatten(1).double()
+    return (h_tilde - h).pow(2).sum(1) / h.pow(2).sum(1)
+
+
+@torch.no_grad()
+def reversibility(net, h: torch.Tensor, *, layer: int | str | None = None, rho: float = 0.5,
+                  alpha: str | float = "scaled", exact_k: bool = False,
+                  generator: torch.Generator | int | None = None) -> Reversibility:
+    """Sample one layer down from codes `h`, go forward again, and measure the error per offset rule.
+
+    Arguments:
+        net: a `reluscope.nets.ReluNet`; layer `layer` must be a ReLU layer.
+        h: codes `(B, *out_shape)` of that layer (nonnegative, e.g. a layer's activations).
+        layer, rho, alpha, exact_k, generator: as in `sample` (one layer).
+
+    Returns:
+        A `Reversibility` with the mean relative error under `none`, `theory`, `best`, `net`.
+
+    >>> import torch
+    >>> from reluscope import nets
+    >>> net = nets.load(nets.mlp([400, 200, 10]), input_shape=(400,))
+    >>> h = net.forward(torch.rand(16, 400), upto=0)
+    >>> r = reversibility(net, h, layer=0, rho=0.5, generator=0)
+    >>> r.errors["best"] <= r.errors["none"]
+    True
+    """
+    i = resolve_layer(net, h, layer)
+    lay = net.layers[i]
+    if not lay.is_relu:
+        raise UnsupportedLayerError(f"layer {i} ('{lay.name}') has activation '{lay.activation}'; "
+                                    "reversibility is measured on ReLU layers")
+    if (h < 0).any():
+        raise ShapeError(f"codes of layer {i} have negative entries; a ReLU layer's code is nonnegative")
+    norms = h.flatten(1).double().norm(dim=1)
+    ok = norms > 0
+    if not bool(ok.any()):
+        raise ShapeError(f"all {len(h)} codes of layer {i} are zero; nothing to reverse")
+    h = h[ok]
+    gen = generator_from(generator, h.device)
+    x = sample(net, h, layer=i, rho=rho, until=i, alpha=alpha, exact_k=exact_k, generator=gen)
+    z = lay.affine(x.to(lay.weight.dtype), bias=False).double().flatten(1)
+    hf, c = h.flatten(1).double(), norms[ok][:, None]
+    m = hf.shape[1]
+    t = rho * fan_in(lay)
+    delta = 2.0 * math.sqrt(math.log(max(m, 2)) / t)
+    theta, _ = best_threshold(z / c, hf / c)
+    bias = lay.bias.detach().double().reshape(1, -1)
+    outs = {"none": z, "theory": z - delta * c, "best": z - theta * c, "net": z + bias}
+    errs = {rule: relative_errors(torch.relu(o), hf) for rule, o in outs.items()}
+    return Reversibility(
+        layer=i, name=lay.name, rho=float(rho), t=float(t), m=m,
+        k=float((hf > 0).sum(1).double().mean()),
+        errors={r: float(e.mean()) for r, e in errs.items()},
+        errors_std={r: float(e.std()) if len(e) > 1 else 0.0 for r, e in errs.items()},
+        theta=theta, delta=delta, codes=int(ok.sum()), skipped=int((~ok).sum()))
+
+
+@torch.no_grad()
+def reversibility_by_layer(net, x: torch.Tensor, *, layers=None, rho: float = 0.5,
+                           alpha: str | float = "scaled",
+                           generator: torch.Generator | int | None = None) -> list[Reversibility]:
+    """`reversibility` at several ReLU layers, with codes `h` computed from real inputs `x`.
+
+    Arguments:
+        x: a batch of inputs `(B, *net.input_shape)`.
+        layers: indices or names (default: every ReLU layer).
+
+    Returns:
+        One `Reversibility` per layer, in the order given.
+    """
+    trace = net.trace(x.to(net.device, net.dtype))
+    idx = net.relu_layers() if layers is None else [net.index(k) for k in layers]
+    if not idx:
+        raise ConfigError("the net has no ReLU layer to reverse")
+    gen = generator_from(generator, net.device)
+    return [reversibility(net, trace.post[i], layer=i, rho=rho, alpha=alpha, generator=gen) for i in idx]

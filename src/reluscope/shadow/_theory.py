@@ -1,0 +1,218 @@
+"""Theorems 1, 3.1 and 3.2 of Arora, Liang, Ma (2015), checked on Gaussian layers.
+
+Protocol (the paper's constants are unknown, so these are choices, all parameters):
+- weights `W_ij ~ N(0, 1)`, no bias; `α = 2/t` ("paper" scale), dropout keeps with `ρ = t/n`;
+- codes with exactly k nonzeros at uniform positions, values `Uniform(0.5, 1.5)` (τ ≈ 1);
+- one Gaussian net and one batch of codes per seed; the error of a run is the mean over
+  its codes; the slope is a least-squares fit of `log error` on `log(k/t)` over every run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from .._progress import progress
+from ..errors import ConfigError
+from ._reversibility import best_threshold, reversibility
+from ._sampler import sample_chain
+
+THEOREM_RULES = ("none", "theory", "best")
+
+
+def gaussian_net(widths: list[int], generator: torch.Generator, dtype=torch.float32, device="cpu"):
+    """A bias-free ReLU MLP `widths[0] -> ... -> widths[-1]` with N(0, 1) weights, as a ReluNet."""
+    from .. import nets
+
+    mods: list[nn.Module] = []
+    for a, b in zip(widths[:-1], widths[1:]):
+        lin = nn.Linear(a, b, bias=False)
+        with torch.no_grad():
+            lin.weight.copy_(torch.randn(b, a, generator=generator))
+        mods += [lin, nn.ReLU()]
+    model = nn.Sequential(*mods).to(device=device, dtype=dtype)
+    return nets.load(model, input_shape=(widths[0],))
+
+
+def sparse_codes(batch: int, m: int, k: int, generator: torch.Generator, dtype=torch.float32,
+                 device="cpu") -> torch.Tensor:
+    """`batch` nonnegative codes in R^m with exactly k nonzeros drawn from Uniform(0.5, 1.5)."""
+    if not 0 < k <= m:
+        raise ConfigError(f"sparsity k={k} must be in 1..{m}")
+    pos = torch.rand(batch, m, generator=generator).topk(k, dim=1).indices
+    vals = torch.rand(batch, k, generator=generator) + 0.5
+    h = torch.zeros(batch, m).scatter_(1, pos, vals)
+    return h.to(device=device, dtype=dtype)
+
+
+def loglog_slope(x: list[float], y: list[float]) -> tuple[float, float]:
+    """Least-squares slope and intercept of `log y` against `log x` (NaN with < 2 distinct x)."""
+    pts = [(math.log(a), math.log(b)) for a, b in zip(x, y) if a > 0 and b > 0]
+    if len({p[0] for p in pts}) < 2:
+        return math.nan, math.nan
+    mx = sum(p[0] for p in pts) / len(pts)
+    my = sum(p[1] for p in pts) / len(pts)
+    sxx = sum((p[0] - mx) ** 2 for p in pts)
+    sxy = sum((p[0] - mx) * (p[1] - my) for p in pts)
+    slope = sxy / sxx
+    return slope, my - slope * mx
+
+
+@dataclass(frozen=True)
+class Theorem1Result:
+    """The single-layer sweep: one row per run (n, m, k, t, seed, errors per rule, bound).
+
+    `slopes[rule]` is the fitted log-log slope of error against k/t (theory: about 1);
+    `within_bound[rule]` the fraction of runs with error <= `16 (k/t) ln m` (the proof's
+    `k (2δ)²` with the `δ` of the theory rule; loose at these sizes).
+    """
+
+    runs: list[dict]
+    slopes: dict[str, float]
+    intercepts: dict[str, float]
+    within_bound: dict[str, float]
+    config: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def theorem1(ns=(2048,), ks=(32, 64), ratios=(1 / 4, 1 / 8, 1 / 16, 1 / 32), seeds: int = 3,
+             codes: int = 64, m: int | None = None, exact_k: bool = False, seed: int = 0,
+             dtype=torch.float32, device="cpu") -> Theorem1Result:
+    """Sweep n, k and t = k / ratio in the regime `k < t < k²`, `t <= n`; measure reversibility.
+
+    Arguments:
+        ns: input sizes n (the hidden size m is `m` or n).
+        ks: code sparsities k; ratios: the values of k/t to try.
+        seeds: runs per point (a fresh Gaussian layer and fresh codes each).
+        codes: codes per run.
+
+    Returns:
+        A `Theorem1Result`.
+    """
+    cells = [(n, k, k / r) for n in ns for k in ks for r in ratios
+             if k < k / r < k * k and k / r <= n and float(k / r).is_integer()]
+    if not cells:
+        raise ConfigError("no (n, k, t) in the regime k < t < k², t <= n; widen ks, ratios or ns")
+    runs = []
+    for n, k, t in progress(cells, desc="theorem 1"):
+        mm = m or n
+        for s in range(seeds):
+            gen = torch.Generator().manual_seed(seed * 100003 + s * 7919 + n * 31 + k)
+            net = gaussian_net([n, mm], gen, dtype, device)
+            h = sparse_codes(codes, mm, k, gen, dtype, device)
+            rev = reversibility(net, h, layer=0, rho=t / n, alpha="paper", exact_k=exact_k, generator=gen)
+            runs.append(dict(n=n, m=mm, k=k, t=t, ratio=k / t, seed=s,
+                             errors={r: rev.errors[r] for r in THEOREM_RULES}, theta=rev.theta,
+                             delta=rev.delta, bound=16 * k / t * math.log(mm)))
+    slopes, intercepts, within = {}, {}, {}
+    for rule in THEOREM_RULES:
+        slopes[rule], intercepts[rule] = loglog_slope([r["ratio"] for r in runs],
+                                                      [r["errors"][rule] for r in runs])
+        within[rule] = sum(r["errors"][rule] <= r["bound"] for r in runs) / len(runs)
+    config = dict(ns=list(ns), ks=list(ks), ratios=list(ratios), seeds=seeds, codes=codes, m=m,
+                  exact_k=exact_k, seed=seed, dtype=str(dtype))
+    return Theorem1Result(runs, slopes, intercepts, within, config)
+
+
+@dataclass(frozen=True)
+class MultilayerResult:
+    """Theorems 3.1 / 3.2: error of the top code after sampling down and going back up.
+
+    Each run has `ks` (top first), the ratio `k_top / k_below`, and per rule `eps`:
+    `mean_i E|h~_i - h_i|² / τ²` over the top units (τ the mean nonzero of each code), plus
+    the relative error `||h~ - h||²/||h||²`, and `eps_zero`, the eps of the trivial guess
+    `h~ = 0` (an error at or above it means nothing was recovered). `slopes[rule]` fits
+    log eps on log ratio.
+    """
+
+    depth: int
+    runs: list[dict]
+    slopes: dict[str, float]
+    config: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@torch.no_grad()
+def _recover(net, levels: list[torch.Tensor], rule: str, rhos: list[float]) -> torch.Tensor:
+    """Feed the bottom sample forward; each layer's offset from `rule` (best: greedy per layer)."""
+    depth = len(net.layers)
+    cur = levels[-1]
+    for j in range(depth):
+        lay = net.layers[j]
+        target = levels[depth - 1 - j].double()
+        z = lay.affine(cur.to(lay.weight.dtype), bias=False).double()
+        c = target.norm(dim=1, keepdim=True).clamp(min=1e-30)
+        if rule == "none":
+            off = 0.0
+        elif rule == "theory":
+            t = rhos[j] * lay.in_shape[0]  # k_j: kept units of the layer's input
+            off = 2.0 * math.sqrt(math.log(lay.out_shape[0]) / t) * c
+        else:
+            theta, _ = best_threshold(z / c, target / c)
+            off = theta * c
+        cur = torch.relu(z - off)
+    return cur
+
+
+def multilayer(depth: int = 2, widths=None, k_bottom: int = 1000, k_top: int = 32,
+               middle=None, seeds: int = 3, codes: int = 64, exact_k: bool = False,
+               seed: int = 0, dtype=torch.float32, device="cpu") -> MultilayerResult:
+    """Sample a k_top-sparse code down a Gaussian net (eq. 4), feed it back, measure the top error.
+
+    Arguments:
+        depth: 2 (Theorem 3.1) or 3 (Theorem 3.2).
+        widths: layer widths bottom first (`n_0, ..., n_depth`); default 2048, 1024, (512,) 512.
+        k_bottom: k_0; k_top: k_depth; middle: values swept for k_1 (depth 2) or k_2
+            (depth 3, with k_1 set to the geometric mean of k_0 and k_2).
+        Constraints checked: `k_top < k_{depth-1} < ... < k_0 < k_top²` (and `sqrt(k_3) k_2 < k_0`).
+
+    Returns:
+        A `MultilayerResult`; the ratio swept is `k_top / k_{depth-1}`.
+    """
+    if depth not in (2, 3):
+        raise ConfigError(f"depth must be 2 or 3, got {depth}")
+    middle = middle or ((64, 128, 256, 512) if depth == 2 else (48, 64, 96, 128, 160))
+    widths = list(widths or ([2048, 1024, 512] if depth == 2 else [2048, 1024, 512, 512]))
+    if len(widths) != depth + 1:
+        raise ConfigError(f"give {depth + 1} widths for depth {depth}, got {widths}")
+    runs = []
+    for k_mid in progress(list(middle), desc=f"theorem 3.{depth - 1}"):
+        ks = [k_bottom, k_mid, k_top] if depth == 2 else \
+            [k_bottom, int(round(math.sqrt(k_bottom * k_mid))), k_mid, k_top]
+        ok = all(a > b for a, b in zip(ks, ks[1:])) and ks[0] < k_top ** 2 and \
+            all(k <= n for k, n in zip(ks, widths))
+        if depth == 3:
+            ok = ok and math.sqrt(k_top) * ks[2] < ks[0]
+        if not ok:
+            continue
+        rhos = [k / n for k, n in zip(ks, widths)]  # bottom first
+        for s in range(seeds):
+            gen = torch.Generator().manual_seed(seed * 100003 + s * 7919 + k_mid)
+            net = gaussian_net(widths, gen, dtype, device)
+            h = sparse_codes(codes, widths[-1], k_top, gen, dtype, device)
+            levels = sample_chain(net, h, layer=depth - 1, rho=rhos[:-1][::-1], alpha="paper",
+                                  exact_k=exact_k, generator=gen)
+            hd = h.double()
+            tau = hd.sum(1, keepdim=True) / (hd > 0).sum(1, keepdim=True)
+            zero = float((hd ** 2 / tau ** 2).mean())  # eps of the trivial guess h~ = 0
+            eps, rel = {}, {}
+            for rule in THEOREM_RULES:
+                ht = _recover(net, levels, rule, rhos)
+                eps[rule] = float(((ht - hd) ** 2 / tau ** 2).mean())
+                rel[rule] = float(((ht - hd).pow(2).sum(1) / hd.pow(2).sum(1)).mean())
+            runs.append(dict(ks=ks[::-1], ratio=k_top / ks[-2], seed=s, eps=eps, relative=rel,
+                             eps_zero=zero))
+    if not runs:
+        raise ConfigError("no k in 'middle' satisfies the theorem's constraints; see the docstring")
+    slopes = {rule: loglog_slope([r["ratio"] for r in runs], [r["eps"][rule] for r in runs])[0]
+              for rule in THEOREM_RULES}
+    config = dict(widths=widths, k_bottom=k_bottom, k_top=k_top, middle=list(middle), seeds=seeds,
+                  codes=codes, exact_k=exact_k, seed=seed)
+    return MultilayerResult(depth, runs, slopes, config)
