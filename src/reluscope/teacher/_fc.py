@@ -1,0 +1,236 @@
+"""Fully connected teacher–student (the setting of the author's `recon_multilayer`).
+
+A fixed random ReLU teacher MLP (widths [10, 15, 20, 25] on Gaussian input, d = 20, std
+10, 100 linear outputs) labels inputs; a 10x wider student learns it by SGD on the MSE.
+Does every teacher node find a student node of the same layer that correlates with it?
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._io import to_jsonable
+from .._progress import progress
+from ..errors import ConfigError
+from ._student import few_threads
+
+WEIGHT_GRID = torch.arange(-4, 5, dtype=torch.float64) / 4  # {-1, -0.75, ..., 1}
+
+
+@dataclass(frozen=True)
+class FCConfig:
+    """The fully connected experiment; defaults are those of the author's code (PAPERS.md §3)."""
+
+    d: int = 20
+    widths: tuple = (10, 15, 20, 25)
+    multi: int = 10
+    outputs: int = 100
+    data_std: float = 10.0
+    n_train: int = 100_000
+    n_eval: int = 1024
+    epochs: int = 10
+    lr: float = 0.01
+    batch_size: int = 64
+    momentum: float = 0.0
+    seed: int = 0
+
+    def validate(self) -> FCConfig:
+        ints = {"d": self.d, "multi": self.multi, "outputs": self.outputs, "n_train": self.n_train,
+                "n_eval": self.n_eval, "batch_size": self.batch_size}
+        bad = [k for k, v in ints.items() if v < 1] + (["widths"] if not self.widths or min(self.widths) < 1
+                                                       else []) + (["epochs"] if self.epochs < 0 else [])
+        if bad or self.n_eval < 3 or not self.lr > 0 or not self.data_std > 0:
+            raise ConfigError(f"invalid FC configuration ({', '.join(bad) or 'lr, data_std or n_eval'}): "
+                              f"sizes must be positive, n_eval >= 3, lr and data_std > 0")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class FCNet(nn.Module):
+    """ReLU MLP `d -> widths... -> outputs` whose hidden activations can be read out."""
+
+    def __init__(self, d: int, widths, outputs: int):
+        super().__init__()
+        sizes = [d, *widths]
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.out = nn.Linear(sizes[-1], outputs)
+
+    def hiddens(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Output and the post-ReLU activations of every hidden layer (lowest first)."""
+        hs = []
+        for layer in self.hidden:
+            x = torch.relu(layer(x))
+            hs.append(x)
+        return self.out(x), hs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.hidden:
+            x = torch.relu(layer(x))
+        return self.out(x)
+
+
+def _grid_rows(rows: int, cols: int, gen: torch.Generator) -> torch.Tensor:
+    """Distinct nonzero rows with entries from `WEIGHT_GRID`, each normalised to unit length."""
+    seen, out = set(), []
+    while len(out) < rows:
+        r = WEIGHT_GRID[torch.randint(0, len(WEIGHT_GRID), (cols,), generator=gen)]
+        key = tuple(r.tolist())
+        if any(key) and key not in seen:
+            seen.add(key)
+            out.append(r / r.norm())
+    return torch.stack(out)
+
+
+def make_fc_teacher(d: int = 20, widths=(10, 15, 20, 25), outputs: int = 100, data_std: float = 10.0,
+                    seed: int = 0, probe: int = 20_000) -> FCNet:
+    """The random teacher (float64): grid weights, unit rows, each hidden node active half the time.
+
+    Biases are minus the median pre-activation over `probe` Gaussian inputs, set layer by
+    layer, so every node is on for about half of the inputs (the outputs are centred).
+
+    Example:
+        >>> t = make_fc_teacher(seed=1)
+        >>> x = 10 * torch.randn(4000, 20, dtype=torch.float64)
+        >>> round(float((t.hiddens(x)[1][0] > 0).double().mean()), 1)
+        0.5
+    """
+    gen = torch.Generator().manual_seed(seed)
+    net = FCNet(d, widths, outputs).double()
+    x = data_std * torch.randn(probe, d, generator=gen, dtype=torch.float64)
+    with torch.no_grad():
+        for layer in [*net.hidden, net.out]:
+            w = _grid_rows(layer.out_features, layer.in_features, gen)
+            pre = x @ w.T
+            b = -(pre.median(0).values if layer is not net.out else pre.mean(0))
+            layer.weight.copy_(w)
+            layer.bias.copy_(b)
+            x = torch.relu(pre + b)
+    return net.requires_grad_(False)
+
+
+def correlation_matrix(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation `(n_a, n_b)` between the columns of `a (N, n_a)` and `b (N, n_b)`.
+
+    Constant columns get correlation 0 (a dead node matches nothing).
+    """
+    a = a.double() - a.double().mean(0)
+    b = b.double() - b.double().mean(0)
+    na, nb = a.norm(dim=0), b.norm(dim=0)
+    corr = (a.T @ b) / (na[:, None] * nb[None, :]).clamp_min(1e-300)
+    return torch.where((na[:, None] > 1e-12) & (nb[None, :] > 1e-12), corr, torch.zeros_like(corr))
+
+
+def best_match(teacher: FCNet, student: FCNet, x: torch.Tensor) -> list[np.ndarray]:
+    """Per hidden layer, each teacher node's highest correlation with a student node."""
+    with torch.no_grad():
+        _, ht = teacher.hiddens(x.to(next(teacher.parameters()).dtype))
+        _, hs = student.hiddens(x)
+    return [correlation_matrix(t, s).max(1).values.numpy() for t, s in zip(ht, hs)]
+
+
+@dataclass(frozen=True)
+class FCResult:
+    """Best-match correlations after training, tracked per epoch.
+
+    Attributes:
+        best: per hidden layer (lowest first), each teacher node's best correlation.
+        history: per epoch (0 = initialisation): train/eval loss, mean best correlation
+            and matched fractions (>= 0.9, >= 0.95) per layer.
+        seconds_per_epoch: wall time of the training epochs (tracking included).
+    """
+
+    config: FCConfig
+    best: list
+    history: list = field(default_factory=list)
+    seconds_per_epoch: float = float("nan")
+
+    @property
+    def mean_best(self) -> list[float]:
+        return [float(b.mean()) for b in self.best]
+
+    def matched(self, threshold: float) -> list[float]:
+        return [float((b >= threshold).mean()) for b in self.best]
+
+    def to_dict(self) -> dict:
+        return to_jsonable({"config": self.config.to_dict(), "mean_best": self.mean_best,
+                            "matched_0.9": self.matched(0.9), "matched_0.95": self.matched(0.95),
+                            "best": self.best, "history": self.history,
+                            "seconds_per_epoch": self.seconds_per_epoch})
+
+
+def fc_data(config: FCConfig, teacher: FCNet) -> tuple[torch.Tensor, ...]:
+    """Training and held-out inputs (float32) with the teacher's outputs."""
+    gen = torch.Generator().manual_seed(config.seed + 1)
+    x = (config.data_std * torch.randn(config.n_train + config.n_eval, config.d, generator=gen)).float()
+    with torch.no_grad():
+        y = teacher(x.double()).float()
+    n = config.n_train
+    return x[:n], y[:n], x[n:], y[n:]
+
+
+def fc_student(config: FCConfig) -> FCNet:
+    """The student: every hidden layer `multi` times wider, PyTorch's default initialisation."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed + 2)
+        return FCNet(config.d, [w * config.multi for w in config.widths], config.outputs)
+
+
+def run_fc(config: FCConfig = FCConfig(), on_epoch: Callable[[dict], None] | None = None) -> FCResult:
+    """Train the student on the teacher's outputs, tracking best-match correlations per epoch.
+
+    Arguments:
+        config: an `FCConfig` (defaults: the author's setting).
+        on_epoch: called with every epoch's history entry.
+
+    Returns:
+        An `FCResult`.
+    """
+    config.validate()
+    teacher = make_fc_teacher(config.d, config.widths, config.outputs, config.data_std, config.seed)
+    x, y, xe, ye = fc_data(config, teacher)
+    student = fc_student(config)
+    opt = torch.optim.SGD(student.parameters(), lr=config.lr, momentum=config.momentum)
+    gen = torch.Generator().manual_seed(config.seed + 3)
+    history: list[dict] = []
+
+    def track(epoch: int, train_loss: float) -> list[np.ndarray]:
+        best = best_match(teacher, student, xe)
+        with torch.no_grad():
+            eval_loss = float(F.mse_loss(student(xe), ye))
+        if not np.isfinite(eval_loss):
+            raise ConfigError(f"training diverged at epoch {epoch} (loss {eval_loss}); "
+                              "lower the learning rate")
+        entry = {"epoch": epoch, "train_loss": train_loss, "eval_loss": eval_loss,
+                 "mean_best": [float(b.mean()) for b in best],
+                 "matched_0.9": [float((b >= 0.9).mean()) for b in best],
+                 "matched_0.95": [float((b >= 0.95).mean()) for b in best]}
+        history.append(entry)
+        if on_epoch is not None:
+            on_epoch(entry)
+        return best
+
+    best = track(0, float("nan"))
+    start = time.perf_counter()
+    with few_threads():
+        for epoch in progress(range(1, config.epochs + 1), desc="fc student", total=config.epochs):
+            perm = torch.randperm(config.n_train, generator=gen)
+            total = torch.zeros(())
+            for s in range(0, config.n_train, config.batch_size):
+                idx = perm[s:s + config.batch_size]
+                opt.zero_grad(set_to_none=True)
+                loss = F.mse_loss(student(x[idx]), y[idx])
+                loss.backward()
+                opt.step()
+                total += loss.detach() * idx.shape[0]
+            best = track(epoch, float(total) / config.n_train)
+    seconds = (time.perf_counter() - start) / max(config.epochs, 1)
+    return FCResult(config, best, history, seconds)
