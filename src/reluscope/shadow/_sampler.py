@@ -135,7 +135,8 @@ def layer_alpha(layer, rho: float, alpha: str | float = "scaled") -> float:
             raise UnsupportedLayerError(f"layer '{layer.name}' has zero or non-finite weights; "
                                         "the shadow model cannot reverse it")
         return 2.0 / (rho * power)
-    raise ConfigError(f"alpha '{alpha}' is unknown; use 'paper', 'scaled' or a positive number")
+    raise ConfigError(f"alpha '{alpha}' is unknown; use 'paper', 'scaled', 'fit' (in sample) "
+                      "or a positive number")
 
 
 def keep_mask(shape: tuple[int, ...], rho: float, *, exact_k: bool = False,
@@ -209,7 +210,9 @@ def sample_chain(net, h: torch.Tensor, *, layer: int | str | None = None, rho: f
         rho: keep probability of the noise, one value or one per reversed layer (top down);
             eq. 4's `k_j` is `rho_j · n_j`.
         until: the lowest layer to reverse (default 0: down to the net's input).
-        alpha: "scaled" (default), "paper", a number, or one of these per layer.
+        alpha: "scaled" (default), "paper", a number, "fit" (α per step fitted by least squares
+            so that the layer maps x~ back onto h; for codes of real data, which depend on W and
+            so break the theory's scale), or one of these per layer.
         exact_k: keep exactly `round(rho · n)` coordinates per sample instead of independent keeps.
         generator: a `torch.Generator` or an int seed (same seed, same sample).
 
@@ -243,7 +246,10 @@ def sample_chain(net, h: torch.Tensor, *, layer: int | str | None = None, rho: f
     cur = h.reshape(h.shape[0], *want)
     for i, r, a in zip(reversed_layers, rhos, alphas):
         lay = net.layers[i]
-        cur = step(lay, cur, r, alpha=layer_alpha(lay, r, a), exact_k=exact_k, generator=gen)
+        if a == "fit":
+            cur = _fit_step(lay, cur, r, exact_k=exact_k, generator=gen)
+        else:
+            cur = step(lay, cur, r, alpha=layer_alpha(lay, r, a), exact_k=exact_k, generator=gen)
         below = net.layers[i - 1].out_shape if i > 0 else net.input_shape
         cur = cur.reshape(cur.shape[0], *below)
         out.append(cur)
@@ -266,6 +272,20 @@ def step(layer, h: torch.Tensor, rho: float, *, alpha: float, exact_k: bool = Fa
         z.mul_(keep_mask(tuple(z.shape), rho, exact_k=exact_k, generator=generator, dtype=z.dtype,
                          device=z.device))
     return z
+
+
+def _fit_step(layer, h: torch.Tensor, rho: float, *, exact_k: bool,
+              generator: torch.Generator | None) -> torch.Tensor:
+    """A step whose α is the least-squares fit of `α W_torch x~ ≈ h` over the batch.
+
+    ReLU is positively homogeneous, so `x~(α) = α x~(1)` and the best α is closed form.
+    """
+    z = step(layer, h, rho, alpha=1.0, exact_k=exact_k, generator=generator)
+    y = _affine_in(layer, z, z.dtype) if layer.kind != "linear" else \
+        z.flatten(1) @ layer.parameters()[0].detach().to(z.dtype).T
+    hy = float((y.flatten(1).double() * h.flatten(1).double()).sum())
+    yy = float(y.double().pow(2).sum())
+    return z.mul_(hy / yy if yy > 0 else 0.0)
 
 
 def sample(net, h: torch.Tensor, *, layer: int | str | None = None, rho: float | Sequence[float] = 0.5,

@@ -1,0 +1,125 @@
+"""SHADOW augmentation: add shadow-model samples of each training batch, with its labels.
+
+For a batch `(x, y)`: `h = f_layer(x)` with the *current* weights, `x~ ~ p(x | h)` from
+the shadow model, label `y`; the returned batch is the real one followed by
+`round(ratio · B)` synthetic samples. Everything synthetic is computed without autograd,
+so no gradient flows into the sampler.
+
+Example, in a plain training loop:
+
+    aug = ShadowAugment(model, layer=-2, rho=0.5, ratio=1.0, seed=0)
+    for x, y in loader:
+        x, y = aug(x, y)
+        loss = F.cross_entropy(model(x), y)
+        ...
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ._sampler import generator_from, sample
+
+_KEYS = ("layer", "rho", "ratio", "alpha")
+
+
+class ShadowAugment:
+    """Callable `(x, y) -> (x_aug, y_aug)` adding shadow samples of the batch.
+
+    Arguments:
+        net_or_model: an `nn.Module` (read live, so it follows training) or a ReluNet.
+        layer: the layer the codes h come from (index or name; default: the top ReLU layer).
+        rho: keep probability of the shadow model's dropout noise.
+        ratio: synthetic samples per real sample (0.5: half the batch; 2: twice).
+        alpha: scale rule of `sample` (default "fit": see `reconstruct`).
+        clamp: clip synthetic inputs to this range (e.g. the data's value range), or None.
+        seed: seed of the noise (same seed, same synthetic batches).
+        input_shape: for an nn.Module whose input shape cannot be inferred.
+
+    >>> import torch
+    >>> from reluscope import nets
+    >>> aug = ShadowAugment(nets.mlp([64, 32, 10]), rho=0.5, ratio=1, input_shape=(64,))
+    >>> x, y = aug(torch.rand(4, 64), torch.arange(4))
+    >>> x.shape, y.tolist()
+    (torch.Size([8, 64]), [0, 1, 2, 3, 0, 1, 2, 3])
+    """
+
+    def __init__(self, net_or_model, layer: int | str | None = None, rho: float = 0.5, ratio: float = 1.0,
+                 alpha: str | float = "fit", clamp: tuple[float, float] | None = None, seed: int = 0,
+                 input_shape: tuple[int, ...] | None = None):
+        from .. import nets
+
+        if isinstance(net_or_model, nn.Module):
+            net_or_model = nets.load(net_or_model, input_shape=input_shape)
+        self.net = net_or_model
+        if not 0 < rho <= 1:
+            raise ConfigError(f"SHADOW rho must be in (0, 1], got {rho}")
+        if not ratio >= 0 or not math.isfinite(ratio):
+            raise ConfigError(f"SHADOW ratio must be a nonnegative number, got {ratio}")
+        if layer is None:
+            relus = self.net.relu_layers()
+            if not relus:
+                raise ConfigError("the model has no ReLU layer to take SHADOW codes from")
+            layer = relus[-1]
+        try:
+            self.layer = self.net.index(layer)
+        except (IndexError, KeyError) as exc:
+            raise ConfigError(f"SHADOW layer {layer!r}: {exc.args[0]}") from None
+        self.rho, self.ratio, self.alpha, self.clamp, self.seed = float(rho), float(ratio), alpha, clamp, seed
+        self._gen: torch.Generator | None = None
+
+    @classmethod
+    def from_spec(cls, net_or_model, spec: str, seed: int = 0, **kwargs) -> ShadowAugment:
+        """Build from a spec string such as `layer=-2,rho=0.5,ratio=1` (the `--shadow` option).
+
+        >>> from reluscope import nets
+        >>> ShadowAugment.from_spec(nets.mlp([64, 32, 10]), "rho=0.3,ratio=2", input_shape=(64,))
+        ShadowAugment(layer=0, rho=0.3, ratio=2.0, alpha='fit')
+        """
+        opts: dict = {}
+        for part in filter(None, (p.strip() for p in str(spec).split(","))):
+            key, eq, value = part.partition("=")
+            key = key.strip()
+            if not eq or key not in _KEYS:
+                raise ConfigError(f"bad SHADOW option '{part}'; write e.g. layer=-2,rho=0.5,ratio=1 "
+                                  f"(keys: {', '.join(_KEYS)})")
+            value = value.strip()
+            try:
+                if key == "layer":
+                    opts[key] = int(value) if value.lstrip("-").isdigit() else value
+                elif key == "alpha":
+                    opts[key] = value if value in ("fit", "scaled", "paper") else float(value)
+                else:
+                    opts[key] = float(value)
+            except ValueError:
+                raise ConfigError(f"SHADOW option '{part}' needs a number") from None
+        return cls(net_or_model, seed=seed, **opts, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"ShadowAugment(layer={self.layer}, rho={self.rho}, ratio={self.ratio}, alpha={self.alpha!r})"
+
+    def synthesize(self, x: torch.Tensor) -> torch.Tensor:
+        """Shadow samples of `x` (same count), detached from the parameters."""
+        if self._gen is None or self._gen.device != x.device:
+            self._gen = generator_from(self.seed, x.device)
+        # The ReluNet view runs the affine maps and ReLUs only (no dropout, batch norm folded
+        # with running statistics), so h is the deterministic code whatever the model's mode.
+        with torch.no_grad():
+            h = self.net.forward(x.to(self.net.dtype), upto=self.layer)
+            xs = sample(self.net, h, layer=self.layer, rho=self.rho, alpha=self.alpha, generator=self._gen)
+        xs = xs.reshape(x.shape).to(x.dtype)
+        if self.clamp is not None:
+            xs = xs.clamp_(*self.clamp)
+        return xs
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        count = int(round(self.ratio * len(x)))
+        if count == 0 or len(x) == 0:
+            return x, y
+        idx = torch.arange(count, device=x.device) % len(x)
+        xs = self.synthesize(x[idx])
+        return torch.cat([x, xs]), torch.cat([y, y[idx]])
