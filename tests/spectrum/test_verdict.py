@@ -1,0 +1,49 @@
+"""The issue's acceptance cases: Gaussian, Gaussian + 3 spikes, Student-t(2)."""
+
+import numpy as np
+import pytest
+
+from reluscope.spectrum import analyze_matrix, ks_noise_level
+
+
+@pytest.mark.parametrize("shape", [(300, 100), (128, 128), (200, 600), (784, 256)])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_gaussian_reads_random_like(shape, seed):
+    w = np.random.default_rng(seed).normal(0, 0.05, size=shape)
+    ls = analyze_matrix(w, seed=seed)
+    assert ls.verdict.label == "random-like"
+    assert ls.mp.n_outliers == 0 and not ls.verdict.heavy_tailed
+    assert ls.mp.ks_bulk <= ks_noise_level(min(shape))
+    assert ls.weight.gaussian
+    # the Gaussian reference of the same shape sits at the same noise level
+    assert ls.gaussian_mp.n_outliers == 0
+
+
+@pytest.mark.parametrize("shape", [(400, 200), (256, 256), (300, 900)])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_three_planted_spikes(shape, seed):
+    rng = np.random.default_rng(seed)
+    n, p = max(shape), min(shape)
+    g = rng.standard_normal(shape)
+    u = np.linalg.qr(rng.standard_normal((shape[0], 3)))[0]
+    v = np.linalg.qr(rng.standard_normal((shape[1], 3)))[0]
+    theta = np.array([2.0, 3.0, 4.0]) * np.sqrt(n) * (p / n) ** 0.25  # 2-4x the BBP threshold
+    ls = analyze_matrix(g + (u * theta) @ v.T, seed=seed)
+    assert ls.mp.n_outliers == 3
+    assert ls.verdict.label == "spiked" and ls.verdict.spiked and not ls.verdict.heavy_tailed
+    assert ls.verdict.bulk_mp
+
+
+@pytest.mark.parametrize("shape", [(400, 200), (256, 128), (784, 256), (300, 300)])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_student_t2_reads_heavy_tailed(shape, seed):
+    w = np.random.default_rng(seed).standard_t(2, size=shape)
+    ls = analyze_matrix(w, seed=seed)
+    assert ls.verdict.label == "heavy-tailed" and ls.verdict.heavy_tailed
+    assert ls.tail.alpha < 4
+    assert not ls.weight.gaussian and ls.weight.excess_kurtosis > 3
+
+
+def test_small_matrix_is_too_small():
+    ls = analyze_matrix(np.random.default_rng(0).standard_normal((10, 64)))
+    assert ls.verdict.label == "too small"
