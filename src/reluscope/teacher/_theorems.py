@@ -377,7 +377,7 @@ def check_relu_vs_linear(length: int = 4, kernel: int = 2, m0: int = 2, widths=N
     y = F.one_hot(teacher.evaluate(leaves)[-1][:, 0], teacher.classes).double()
     widths = tuple(teacher.m[1:-1]) if widths is None else tuple(widths)
     ls_x = torch.cat([x.flatten(1), torch.ones(x.shape[0], 1, dtype=torch.float64)], 1)
-    coef = torch.linalg.lstsq(ls_x, y).solution
+    coef = torch.linalg.pinv(ls_x) @ y  # one-hot columns are collinear: pinv, not lstsq
     linear_min = float((ls_x @ coef - y).pow(2).sum(1).mean())
     constructed = float("nan")
     if widths == tuple(teacher.m[1:-1]):

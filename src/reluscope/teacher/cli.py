@@ -1,0 +1,121 @@
+"""`reluscope teacher fc|lc|theorems`: teacher–student experiments and theorem checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..cli import common_options, echo, json_option, write_results
+from ..errors import ConfigError
+
+
+def _ints(text: str, name: str) -> tuple[int, ...]:
+    try:
+        vals = tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(f"--{name} must be comma-separated integers, got '{text}'") from None
+    if not vals:
+        raise ConfigError(f"--{name} is empty")
+    return vals
+
+
+def _save(fig, path: Path | None) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+        echo(f"figure written to {path}")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+_plot_option = click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+                            default=None, help="Save the figure (PNG/SVG) to this file.")
+
+
+@click.group("teacher")
+def command():
+    """Teacher–student (Tian 2018): does a student learn its teacher's structure at every level?"""
+
+
+@command.command("fc")
+@click.option("--widths", default="10,15,20,25", show_default=True, help="Teacher hidden widths.")
+@click.option("--multi", type=int, default=10, show_default=True, help="Student width factor.")
+@click.option("--epochs", type=int, default=10, show_default=True)
+@click.option("--n-train", type=int, default=100_000, show_default=True)
+@click.option("--lr", type=float, default=0.01, show_default=True)
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@_plot_option
+@json_option
+@common_options
+def fc(widths, multi, epochs, n_train, lr, batch_size, plot_path, json_path, seed, device, quiet):
+    """Fully connected teacher–student: best-match correlation of every teacher node."""
+    from ._fc import FCConfig, run_fc
+
+    cfg = FCConfig(widths=_ints(widths, "widths"), multi=multi, epochs=epochs, n_train=n_train, lr=lr,
+                   batch_size=batch_size, seed=seed)
+    res = run_fc(cfg, on_epoch=lambda h: echo(
+        f"epoch {h['epoch']}: eval MSE {h['eval_loss']:.4f}, mean best corr "
+        + " / ".join(f"{v:.4f}" for v in h["mean_best"])))
+    for i, (m, f9, f95) in enumerate(zip(res.mean_best, res.matched(0.9), res.matched(0.95))):
+        click.echo(f"layer {i + 1}: mean best correlation {m:.4f}, matched >=0.9 {f9:.2f}, >=0.95 {f95:.2f}")
+    if plot_path:
+        from ._plots import plot_fc
+
+        _save(plot_fc(res), plot_path)
+    write_results(json_path, res.to_dict())
+
+
+@command.command("lc")
+@click.option("--input-size", default="4x4", show_default=True, help="L (1-D) or HxW (2-D).")
+@click.option("--depth", type=int, default=3, show_default=True)
+@click.option("--kernel", type=int, default=2, show_default=True)
+@click.option("--stride", type=int, default=None, help="Window step (default: kernel; smaller overlaps).")
+@click.option("--m", "m", default="2,4,4,4", show_default=True, help="Values per level, leaves first.")
+@click.option("--kind", type=click.Choice(["table", "relu", "bijective"]), default="table", show_default=True)
+@click.option("--widths", default="20,20", show_default=True,
+              help="Student nodes per field, levels 1..depth-1.")
+@click.option("--batch-norm", is_flag=True)
+@click.option("--epochs", type=int, default=10, show_default=True)
+@click.option("--n-train", type=int, default=20_000, show_default=True)
+@click.option("--lr", type=float, default=0.003, show_default=True)
+@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True)
+@_plot_option
+@json_option
+@common_options
+def lc(input_size, depth, kernel, stride, m, kind, widths, batch_norm, epochs, n_train, lr, optimizer,
+       plot_path, json_path, seed, device, quiet):
+    """Locally connected teacher and student: per-level mimicry of z_α."""
+    from ._mimicry import LCConfig, run_lc
+
+    size = _ints(input_size, "input-size")
+    cfg = LCConfig(input_size=size, depth=depth, kernel=kernel, stride=stride, m=_ints(m, "m"), kind=kind,
+                   widths=_ints(widths, "widths"), batch_norm=batch_norm, epochs=epochs, n_train=n_train,
+                   lr=lr, optimizer=optimizer, seed=seed)
+    res = run_lc(cfg)
+    last = res.history[-1]
+    click.echo(f"test accuracy {last['test_acc']:.3f}")
+    for lv in last["levels"]:
+        click.echo(f"level {lv['level']}: mean best correlation {lv['mean_correlation']:.3f}, "
+                   f"matched >=0.9 {lv['matched_0.9']:.2f}, >=0.95 {lv['matched_0.95']:.2f}, "
+                   f"selectivity {lv['mean_selectivity']:.3f}")
+    if plot_path:
+        from ._plots import plot_lc
+
+        _save(plot_lc(res), plot_path)
+    write_results(json_path, res.to_dict())
+
+
+@command.command("theorems")
+@click.option("--full", is_flag=True, help="Longer training in the Theorem 6 check.")
+@json_option
+@common_options
+def theorems(full, json_path, seed, device, quiet):
+    """Check Theorems 1, 2, 5, 6, 8 and the matrix form; each also on a broken input."""
+    from ._theorems import check_all
+
+    checks = check_all(seed=seed, quick=not full)
+    for c in checks:
+        click.echo(f"{c.name:36s} {c.case:58s} residual {c.residual:.2e}  {'holds' if c.holds else 'fails'}")
+    write_results(json_path, [c.to_dict() for c in checks])
