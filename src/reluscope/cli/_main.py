@@ -15,6 +15,8 @@ _SUBCOMMANDS = {
     "report": "reluscope.cli._report:report",
     "sweep": "reluscope.sweep.cli:sweep",
     "reproduce": "reluscope.reproduce.cli:reproduce",
+    "teacher": "reluscope.teacher.cli:command",
+    "shadow": "reluscope.shadow.cli:command",
 }
 
 

@@ -21,6 +21,8 @@ from ._registry import Claim, Entry, NotApplicable, ReportContext, Section, sect
 # Modules whose import registers sections (one line per analysis).
 SECTION_MODULES = [
     "reluscope.report._core_sections",
+    "reluscope.teacher.report",
+    "reluscope.shadow.report",
 ]
 
 
