@@ -1,0 +1,191 @@
+"""Classify the pre-image of one ReLU layer's output: singleton, compact or unbounded.
+
+For `y = ReLU(W x + b)` with W (m x n), split the rows at the sample x by the sign of
+the pre-activation `z = W x + b`:
+
+- P (z > 0): equalities `W_P x' + b_P = y_P`;
+- Z (z <= 0, output 0): inequalities `W_Z x' + b_Z <= 0`, of which the *tight* rows
+  T (z = 0 within `tol.zero`) hold with equality at x.
+
+With N an orthonormal basis of `null(W_P)` (d = n - rank W_P) the pre-image is
+`{x + N w : M w <= -z_Z}`, `M = W_Z N`. Its recession cone is `{w : M w <= 0}`, so it
+is bounded iff M is omnidirectional; it is the single point x iff `d = 0`, or the
+tight rows `W_T N` are omnidirectional (the uniqueness theorem of Behrmann et al.:
+the rows tight at x are omnidirectional *for the point*).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ShapeError
+from ._omni import OmniResult, is_omnidirectional
+from ._tol import Tolerances, numerical_rank
+
+KINDS = ("singleton", "compact", "unbounded", "undecided")
+
+
+@dataclass(frozen=True)
+class PreimageResult:
+    """The pre-image of `ReLU(W x + b)` at one sample x.
+
+    Attributes:
+        kind: `singleton`, `compact` (a polytope with more than one point), `unbounded`
+            or `undecided` (the numbers cannot settle it within the tolerances).
+        n_positive: number of positive outputs |P|.
+        n_tight: number of pre-activations that are zero within `tol.zero` (tight rows).
+        rank: rank of W_P (None when undecided).
+        null_dim: d = n - rank(W_P), the dimension of the equality system's solution set.
+        reason: how the kind was decided (`rank`, `tight rows omnidirectional`, ...).
+        method: what decided omnidirectionality (`rank`, `search`, `lp`), or `rank` alone.
+        status: solver status (or a reason the case is undecided).
+        lp_value: `k * t*` of the LP when one ran.
+        certificate_kind: `lambda` (lambda > 0, `M^T lambda = 0`, over the rows of Z),
+            `direction` (a unit v in input space with `W_P v = 0`, `W_Z v <= 0`: the
+            pre-image contains the ray x + s v) or None.
+        certificate: the vector itself.
+        seconds: wall time.
+    """
+
+    kind: str
+    n_positive: int
+    n_tight: int
+    rank: int | None
+    null_dim: int | None
+    reason: str
+    method: str = "rank"
+    status: str = "not needed"
+    lp_value: float | None = None
+    certificate_kind: str | None = None
+    certificate: np.ndarray | None = None
+    seconds: float = 0.0
+
+    def to_dict(self, certificate: bool = False) -> dict:
+        out = {k: v for k, v in self.__dict__.items() if k != "certificate"}
+        if certificate:
+            out["certificate"] = None if self.certificate is None else self.certificate.tolist()
+        return out
+
+
+def _as_float64(a, name: str) -> np.ndarray:
+    if hasattr(a, "detach"):
+        a = a.detach().cpu().double().numpy()
+    a = np.asarray(a, dtype=np.float64)
+    if not np.all(np.isfinite(a)):
+        raise ShapeError(f"{name} has NaN or infinite entries; check the model weights and the input")
+    return a
+
+
+def check_layer(W, b, x=None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """W (m, n), b (m,), x (n,) as float64 arrays, or a ShapeError naming the mismatch."""
+    W, b = _as_float64(W, "W"), _as_float64(b, "b").reshape(-1)
+    if W.ndim != 2 or W.shape[0] == 0 or W.shape[1] == 0:
+        raise ShapeError(f"W must be a non-empty matrix (m, n), got shape {W.shape}")
+    if b.shape[0] != W.shape[0]:
+        raise ShapeError(f"b has {b.shape[0]} entries but W has {W.shape[0]} rows; they must match")
+    if x is None:
+        return W, b, None
+    x = _as_float64(x, "x")
+    if x.size != W.shape[1]:
+        raise ShapeError(f"x has {x.size} entries but W has {W.shape[1]} columns; flatten x to (n,)")
+    return W, b, x.reshape(-1)
+
+
+def classify(W, b, x, tol: Tolerances = Tolerances(), *, search: bool = True) -> PreimageResult:
+    """Classify the pre-image of `ReLU(W x + b)` at the sample x.
+
+    Arguments:
+        W: weight (m, n), NumPy array or tensor (computed in float64).
+        b: bias (m,).
+        x: the sample (n,) (any shape with n entries).
+        tol: the stated tolerances (zero pre-activations, ranks, LP optimum).
+        search: use the cheap certificate searches before any LP.
+
+    Returns:
+        A `PreimageResult`; `kind="undecided"` when a decision falls inside a tolerance band.
+
+    >>> W = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]])
+    >>> classify(W, np.zeros(3), np.array([1.0, 2.0])).kind
+    'singleton'
+    >>> classify(W, np.array([0.0, -5.0, 0.0]), np.array([1.0, 2.0])).kind  # y = (1, 0, 0)
+    'compact'
+    >>> classify(W[:2], np.array([0.0, -5.0]), np.array([1.0, 2.0])).kind
+    'unbounded'
+    """
+    start = time.perf_counter()
+    W, b, x = check_layer(W, b, x)
+    res = _classify(W, b, x, tol, search)
+    return PreimageResult(**{**res.__dict__, "seconds": time.perf_counter() - start})
+
+
+def _classify(W, b, x, tol: Tolerances, search: bool) -> PreimageResult:
+    m, n = W.shape
+    z = W @ x + b
+    scale = np.abs(W) @ np.abs(x) + np.abs(b)  # size of the terms: rounding is relative to it
+    lo = tol.zero * scale
+    P, T = z > lo, np.abs(z) <= lo
+    n_pos, n_tight = int(P.sum()), int(T.sum())
+    if np.any((np.abs(z) > lo) & (np.abs(z) <= tol.band * lo)):
+        return PreimageResult("undecided", n_pos, n_tight, None, None,
+                              "a pre-activation is neither clearly zero nor clearly nonzero",
+                              status="zero test inside the undecided band")
+    A = W[P]
+    rank, N, decided = _null_space(A, n, tol, ref=float(np.linalg.norm(W, axis=1).max()))
+    if not decided:
+        return PreimageResult("undecided", n_pos, n_tight, None, None,
+                              "rank of the active rows inside the undecided band",
+                              status="rank test inside the undecided band")
+    d = n - rank
+    if d == 0:
+        return PreimageResult("singleton", n_pos, n_tight, rank, 0, "rank: active rows span the input")
+    Zrows = ~P
+    M = W[Zrows] @ N
+    row_scale = float(np.linalg.norm(W, axis=1).max())
+    omni = is_omnidirectional(M, tol, row_scale=row_scale, search=search)
+    base = dict(n_positive=n_pos, n_tight=n_tight, rank=rank, null_dim=d)
+    if omni.omnidirectional is None:
+        return _result("undecided", "omnidirectionality of W_Z N undecided", omni, base)
+    if not omni.omnidirectional:
+        return _result("unbounded", "W_Z N is not omnidirectional", omni, base,
+                       "direction", N @ omni.direction)
+    if n_tight:
+        tight = is_omnidirectional(W[T] @ N, tol, row_scale=row_scale, search=search)
+        if tight.omnidirectional is None:
+            return _result("undecided", "bounded; omnidirectionality of the tight rows undecided",
+                           tight, base)
+        if tight.omnidirectional:
+            lam = np.zeros(int(Zrows.sum()))
+            lam[T[Zrows]] = tight.lam
+            return _result("singleton", "tight rows omnidirectional for the point", tight, base,
+                           "lambda", lam)
+    return _result("compact", "W_Z N is omnidirectional", omni, base, "lambda", omni.lam)
+
+
+def _result(kind, reason, omni: OmniResult, base, cert_kind=None, cert=None) -> PreimageResult:
+    if cert_kind == "direction":
+        cert = cert / np.linalg.norm(cert)
+    return PreimageResult(kind, reason=reason, method=omni.method, status=omni.status,
+                          lp_value=omni.lp_value, certificate_kind=cert_kind, certificate=cert, **base)
+
+
+def _null_space(A: np.ndarray, n: int, tol: Tolerances, ref: float) -> tuple[int, np.ndarray, bool]:
+    """Rank of A (p x n), an orthonormal basis (n x d) of its null space, and `decided`.
+
+    Singular values are compared with `tol.rank * ref` where ref is the largest row norm
+    of the whole layer (an upper bound on sigma_max of any row subset scaled by sqrt(m);
+    using the layer keeps the test independent of which rows are active). Full column
+    rank is first tried from the Gram matrix's eigenvalues, which is several times
+    cheaper than an SVD and safe when sigma_min is far above the threshold.
+    """
+    if A.shape[0] == 0:
+        return 0, np.eye(n), True
+    if A.shape[0] >= n:
+        ev = np.linalg.eigvalsh(A.T @ A)
+        if ev[0] > tol.gram * ev[-1] and np.sqrt(ev[0]) > tol.band * tol.rank * ref:
+            return n, np.zeros((n, 0)), True
+    _, s, Vt = np.linalg.svd(A, full_matrices=True)
+    rank, decided = numerical_rank(s, tol, scale=max(ref, float(s[0])))
+    return rank, Vt[rank:].T, decided

@@ -1,0 +1,257 @@
+"""Omnidirectionality of a matrix: exact shortcuts first, then one LP (HiGHS).
+
+A matrix M (k x d) is *omnidirectional* when `M z <= 0` implies `z = 0`; equivalently
+`0` lies in the interior of the convex hull of its rows; equivalently (Gordan/Stiemke)
+`rank(M) = d` and some `lambda > 0` has `M^T lambda = 0`.
+
+Both answers come with a certificate that is checked before it is returned:
+`lambda > 0` with `M^T lambda = 0` (omnidirectional) or a direction `z != 0` with
+`M z <= 0` (not omnidirectional). A case the numbers cannot settle is `None`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ShapeError
+from ._tol import Tolerances, numerical_rank
+
+_SEARCH_STEPS = 25  # projected-gradient steps of the cheap direction search
+
+
+@dataclass(frozen=True)
+class OmniResult:
+    """The answer of `is_omnidirectional`.
+
+    Attributes:
+        omnidirectional: True, False, or None (undecided within the tolerances).
+        method: what decided it: `trivial`, `rank`, `search` (a direction found without
+            an LP), `lp` (the efficient LP) or `lp-naive`.
+        status: a short human-readable status (the solver's model status for LPs).
+        lp_value: `k * t*` of the LP, in [-inf, 1] (None when no LP ran).
+        lam: `lambda > 0` with `M^T lambda = 0`, summing to 1 (when omnidirectional).
+        direction: unit `z` with `M z <= 0` (when not omnidirectional).
+        seconds: wall time of the call.
+    """
+
+    omnidirectional: bool | None
+    method: str
+    status: str
+    lp_value: float | None = None
+    lam: np.ndarray | None = None
+    direction: np.ndarray | None = None
+    seconds: float = 0.0
+
+    def to_dict(self, certificate: bool = False) -> dict:
+        out = dict(omnidirectional=self.omnidirectional, method=self.method, status=self.status,
+                   lp_value=self.lp_value, seconds=self.seconds)
+        if certificate:
+            out["lam"] = None if self.lam is None else self.lam.tolist()
+            out["direction"] = None if self.direction is None else self.direction.tolist()
+        return out
+
+
+def is_omnidirectional(M, tol: Tolerances = Tolerances(), *, row_scale: float | None = None,
+                       search: bool = True, naive: bool = False) -> OmniResult:
+    """Decide whether `M z <= 0` forces `z = 0`.
+
+    Arguments:
+        M: array (k, d).
+        tol: tolerances (rank of M, LP optimum, certificate check).
+        row_scale: reference size below which a row counts as zero (`tol.rank * row_scale`);
+            default the largest row norm. Zero rows constrain no direction and are dropped.
+        search: try the cheap direction search before the LP.
+        naive: solve the naive LP form (lambda >= t as k rows, scipy linprog) instead of the
+            efficient one; for benchmarks and cross-checks.
+
+    Returns:
+        An `OmniResult` with a verified certificate, or `omnidirectional=None`.
+
+    >>> is_omnidirectional([[1.0, 0.0], [-1.0, 1.0], [-1.0, -1.0]]).omnidirectional
+    True
+    >>> r = is_omnidirectional([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0]])
+    >>> r.omnidirectional, r.direction.round(6).tolist()
+    (False, [0.0, -1.0])
+    """
+    start = time.perf_counter()
+    M = np.asarray(M, dtype=np.float64)
+    if M.ndim != 2:
+        raise ShapeError(f"is_omnidirectional needs a 2-D matrix, got shape {M.shape}; reshape it to (k, d)")
+    if not np.all(np.isfinite(M)):
+        raise ShapeError("the matrix has NaN or infinite entries; check the weights it was built from")
+    res = _decide(M, tol, row_scale, search, naive)
+    return OmniResult(**{**res.__dict__, "seconds": time.perf_counter() - start})
+
+
+def _decide(M: np.ndarray, tol: Tolerances, row_scale, search: bool, naive: bool) -> OmniResult:
+    k, d = M.shape
+    if d == 0:
+        lam = np.full(k, 1.0 / k) if k else np.zeros(0)
+        return OmniResult(True, "trivial", "no directions (d = 0)", lam=lam)
+    norms = np.linalg.norm(M, axis=1)
+    ref = float(norms.max(initial=0.0)) if row_scale is None else float(row_scale)
+    zero_lo = tol.rank * ref
+    if np.any((norms > zero_lo) & (norms <= tol.band * zero_lo)):
+        return OmniResult(None, "rank", "a row is neither clearly zero nor clearly nonzero")
+    keep = norms > zero_lo
+    if not np.any(keep):
+        z = np.zeros(d)
+        z[0] = 1.0
+        return OmniResult(False, "trivial", "every row is zero", direction=z)
+    Mk, nk = M[keep], norms[keep]
+    Mn = Mk / nk[:, None]  # row scaling keeps the answer and conditions the problem
+    U, s, Vt = np.linalg.svd(Mn, full_matrices=len(Mn) < d)  # full: a null vector when k < d
+    rank, decided = numerical_rank(s, tol)
+    if not decided:
+        return OmniResult(None, "rank", "rank of M inside the undecided band")
+    if rank < d:  # a null vector z has M z = 0
+        return _direction(Mk, Vt[rank], tol, "rank", f"rank {rank} < {d}")
+    # From here on M = D^-1 U S Vt with U orthonormal: solve on U, map z back by V S^-1.
+    to_z = Vt.T / s
+    if len(Mn) <= d:  # square and invertible: M z = -D^-1 1 < 0
+        return _direction(Mk, to_z @ (-U.T @ np.ones(len(Mn))), tol, "rank", f"{len(Mn)} rows in R^{d}")
+    if search:
+        zu = _search_direction(U)
+        if zu is not None:
+            return _direction(Mk, to_z @ zu, tol, "search", "direction with M z < 0 found without LP")
+        lam_u = _search_lambda(U)
+        if lam_u is not None:
+            return _omni(lam_u, nk, keep, "search", "lambda > 0 with M^T lambda = 0 found without LP")
+    if naive:
+        return _lp_naive(Mk, tol)
+    return _lp(Mk, U, to_z, nk, keep, tol)
+
+
+def _direction(M, z, tol, method, status) -> OmniResult:
+    """Check `M z <= 0` on the rows kept as nonzero (rows below the zero threshold are 0)."""
+    z = z / np.linalg.norm(z)
+    if certifies_direction(M, z, tol):
+        return OmniResult(False, method, status, direction=z)
+    return OmniResult(None, method, status + "; its certificate failed the check")
+
+
+def certifies_direction(M, z, tol: Tolerances = Tolerances()) -> bool:
+    """True when `z != 0` and every `(M z)_i <= tol.cert * |M_i| |z|` (so M z <= 0)."""
+    M = np.asarray(M, dtype=np.float64)
+    zn = float(np.linalg.norm(z))
+    if zn == 0.0 or not np.isfinite(zn):
+        return False
+    bound = tol.cert * np.linalg.norm(M, axis=1) * zn
+    return bool(np.all(M @ z <= bound))
+
+
+def _omni(lam_u, nk, keep, method, status, value=None) -> OmniResult:
+    """Map a verified `lam_u` (for the scaled rows) back to a lambda of M."""
+    lam = np.zeros(len(keep))
+    lam[keep] = lam_u / nk
+    if not np.all(keep):
+        lam[~keep] = lam[keep].min()  # zero rows: any positive weight works
+    return OmniResult(True, method, status, value, lam=lam / lam.sum())
+
+
+def _certifies_lambda(U: np.ndarray, lam_u: np.ndarray) -> bool:
+    """U has orthonormal columns, so `lam_u + delta` with `|delta| <= |U^T lam_u|` solves
+    `U^T lam = 0` exactly; it stays positive when that residual is below `min(lam_u)`."""
+    return bool(lam_u.min() > 0 and np.linalg.norm(U.T @ lam_u) < lam_u.min())
+
+
+def _search_lambda(U: np.ndarray) -> np.ndarray | None:
+    """Alternating projections between `{lambda >= 1}` and `null(U^T)`; a certified
+    `lambda > 0` or None. Rows deep around the origin converge in a few steps."""
+    lam = np.ones(U.shape[0])
+    for _ in range(_SEARCH_STEPS):
+        lam = lam - U @ (U.T @ lam)
+        if lam.min() > 0 and _certifies_lambda(U, lam):
+            return lam
+        np.maximum(lam, 1.0, out=lam)
+    return None
+
+
+def _search_direction(U: np.ndarray) -> np.ndarray | None:
+    """A few projected-gradient steps on `|(U z + 1)_+|^2`; a z with `U z < 0` or None.
+
+    U has orthonormal columns, so the gradient is 1-Lipschitz and step 1 is safe. Rows
+    that all lie in an open half-space (the common unbounded case of trained layers)
+    are found in a handful of steps; omnidirectional M never passes the check.
+    """
+    ones = np.ones(U.shape[0])
+    z = -U.T @ ones  # least-squares solution of U z = -1
+    for _ in range(_SEARCH_STEPS):
+        r = U @ z
+        if r.max() < 0:
+            return z
+        z = z - U.T @ np.maximum(r + 1.0, 0.0)
+    return z if (U @ z).max() < 0 else None
+
+
+def _lp(M, U, to_z, nk, keep, tol: Tolerances) -> OmniResult:
+    """max t s.t. U^T (t 1 + mu) = 0, 1^T mu + k t = 1, mu >= 0 (t free), by HiGHS."""
+    import highspy
+
+    k, d = U.shape
+    inf = highspy.kHighsInf
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = k + 1, d + 1
+    lp.col_cost_ = np.r_[np.zeros(k), -1.0]
+    lp.col_lower_ = np.r_[np.zeros(k), -inf]
+    lp.col_upper_ = np.full(k + 1, inf)
+    lp.row_lower_ = lp.row_upper_ = np.r_[np.zeros(d), 1.0]
+    cols = np.empty((k + 1, d + 1))
+    cols[:k, :d], cols[:k, d] = U, 1.0
+    cols[k, :d], cols[k, d] = U.sum(axis=0), float(k)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = np.arange(0, (k + 1) * (d + 1) + 1, d + 1, dtype=np.int32)
+    lp.a_matrix_.index_ = np.tile(np.arange(d + 1, dtype=np.int32), k + 1)
+    lp.a_matrix_.value_ = cols.ravel()
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    h.passModel(lp)
+    h.run()
+    status = h.modelStatusToString(h.getModelStatus())
+    if h.getModelStatus() == highspy.HighsModelStatus.kInfeasible:
+        # Infeasible means U z = 1 for some z; the least-squares z then certifies.
+        return _direction(M, to_z @ (-U.T @ np.ones(k)), tol, "lp", "LP infeasible")
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return OmniResult(None, "lp", f"HiGHS: {status}")
+    sol = h.getSolution()
+    x = np.asarray(sol.col_value)
+    t = float(x[k])
+    value = k * t
+    if value > tol.band * tol.lp:
+        lam_u = t + x[:k]
+        if _certifies_lambda(U, lam_u):
+            return _omni(lam_u, nk, keep, "lp", status, value)
+        return OmniResult(None, "lp", status + "; lambda failed the check", value)
+    if value < tol.lp:
+        y = np.asarray(sol.row_dual)[:d]
+        for z in (to_z @ y, -(to_z @ y)):  # sign convention of the duals
+            if np.linalg.norm(z) > 0 and certifies_direction(M, z / np.linalg.norm(z), tol):
+                return OmniResult(False, "lp", status, value, direction=z / np.linalg.norm(z))
+        return OmniResult(None, "lp", status + "; no direction passed the check", value)
+    return OmniResult(None, "lp", status + "; optimum inside the undecided band", value)
+
+
+def _lp_naive(Mk, tol: Tolerances) -> OmniResult:
+    """The naive form: max t s.t. M^T lambda = 0, 1^T lambda = 1, lambda_i >= t as k rows."""
+    from scipy import sparse
+    from scipy.optimize import linprog
+
+    k, d = Mk.shape
+    c = np.r_[np.zeros(k), -1.0]
+    a_eq = np.vstack([np.c_[Mk.T, np.zeros(d)], np.r_[np.ones(k), 0.0]])
+    b_eq = np.r_[np.zeros(d), 1.0]
+    a_ub = sparse.hstack([-sparse.eye(k), sparse.csr_matrix(np.ones((k, 1)))]).tocsr()
+    res = linprog(c, A_ub=a_ub, b_ub=np.zeros(k), A_eq=a_eq, b_eq=b_eq,
+                  bounds=[(None, None)] * (k + 1), method="highs")
+    if res.status != 0:
+        return OmniResult(None, "lp-naive", res.message)
+    value = k * float(res.x[k])
+    if value > tol.band * tol.lp:
+        return OmniResult(True, "lp-naive", res.message, value)
+    if value < tol.lp:
+        return OmniResult(False, "lp-naive", res.message, value)
+    return OmniResult(None, "lp-naive", res.message + "; optimum inside the undecided band", value)

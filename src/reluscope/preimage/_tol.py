@@ -1,0 +1,66 @@
+"""Stated tolerances and the numerically careful rank decision they drive."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """Every threshold a pre-image decision uses, in one place.
+
+    Each decision has a *zero* threshold and an *undecided band* above it: a value
+    below `x` counts as zero, one above `band * x` as nonzero, and one in between makes
+    the result "undecided" instead of a guess.
+
+    Attributes:
+        zero: a pre-activation z_i = W_i x + b_i is exactly zero when
+            `|z_i| <= zero * (|W_i| @ |x| + |b_i|)` (relative to the size of its terms).
+        rank: a singular value is zero when `sigma <= rank * sigma_max`.
+        band: width of the undecided band (a factor, see above).
+        lp: the LP optimum `k * t*` (scaled to [-inf, 1]) means "not omnidirectional" below
+            `lp` and "omnidirectional" above `band * lp`.
+        cert: a direction z certifies `M z <= 0` when every `(M z)_i <= cert * |M_i| |z|`.
+        gram: fast path; full rank is accepted from the Gram matrix when its smallest
+            eigenvalue exceeds `gram * lambda_max` (sigma_min > sqrt(gram) sigma_max).
+    """
+
+    zero: float = 1e-9
+    rank: float = 1e-9
+    band: float = 1e3
+    lp: float = 1e-9
+    cert: float = 1e-10
+    gram: float = 1e-6
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def numerical_rank(s: np.ndarray, tol: Tolerances, scale: float | None = None) -> tuple[int, bool]:
+    """Rank from singular values `s` (descending), and whether it is decided.
+
+    Arguments:
+        s: singular values, largest first.
+        tol: `tol.rank` is the zero threshold relative to `scale`, `tol.band` the band.
+        scale: reference size (default: the largest singular value).
+
+    Returns:
+        `(rank, decided)`: rank counts the values above the zero threshold; decided is
+        False when some value lies inside the undecided band.
+
+    >>> numerical_rank(np.array([2.0, 1.0, 1e-14]), Tolerances())
+    (2, True)
+    >>> numerical_rank(np.array([2.0, 1.0, 1e-8]), Tolerances())
+    (3, False)
+    """
+    if s.size == 0:
+        return 0, True
+    ref = float(s[0]) if scale is None else float(scale)
+    if ref == 0.0:
+        return 0, True
+    lo = tol.rank * ref
+    rank = int(np.count_nonzero(s > lo))
+    ambiguous = bool(np.any((s > lo) & (s <= tol.band * lo)))
+    return rank, not ambiguous
