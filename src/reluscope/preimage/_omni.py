@@ -117,7 +117,7 @@ def _decide(M: np.ndarray, tol: Tolerances, row_scale, search: bool, naive: bool
         zu = _search_direction(U)
         if zu is not None:
             return _direction(Mk, to_z @ zu, tol, "search", "direction with M z < 0 found without LP")
-        lam_u = _search_lambda(U)
+        lam_u = _search_lambda(U, tol)
         if lam_u is not None:
             return _omni(lam_u, nk, keep, "search", "lambda > 0 with M^T lambda = 0 found without LP")
     if naive:
@@ -152,19 +152,26 @@ def _omni(lam_u, nk, keep, method, status, value=None) -> OmniResult:
     return OmniResult(True, method, status, value, lam=lam / lam.sum())
 
 
-def _certifies_lambda(U: np.ndarray, lam_u: np.ndarray) -> bool:
+def _certifies_lambda(U: np.ndarray, lam_u: np.ndarray, tol: Tolerances) -> bool:
     """U has orthonormal columns, so `lam_u + delta` with `|delta| <= |U^T lam_u|` solves
-    `U^T lam = 0` exactly; it stays positive when that residual is below `min(lam_u)`."""
-    return bool(lam_u.min() > 0 and np.linalg.norm(U.T @ lam_u) < lam_u.min())
+    `U^T lam = 0` exactly; it stays positive when that residual is below `min(lam_u)`.
+    A margin keeps roundoff out: scaled to sum 1, `k * min(lam_u)` must clear `band * lp`,
+    the same threshold as the LP optimum."""
+    total = lam_u.sum()
+    if not total > 0:
+        return False
+    lam_u = lam_u / total
+    low = lam_u.min()
+    return bool(len(lam_u) * low > tol.band * tol.lp and np.linalg.norm(U.T @ lam_u) < low)
 
 
-def _search_lambda(U: np.ndarray) -> np.ndarray | None:
+def _search_lambda(U: np.ndarray, tol: Tolerances) -> np.ndarray | None:
     """Alternating projections between `{lambda >= 1}` and `null(U^T)`; a certified
     `lambda > 0` or None. Rows deep around the origin converge in a few steps."""
     lam = np.ones(U.shape[0])
     for _ in range(_SEARCH_STEPS):
         lam = lam - U @ (U.T @ lam)
-        if lam.min() > 0 and _certifies_lambda(U, lam):
+        if lam.min() > 0 and _certifies_lambda(U, lam, tol):
             return lam
         np.maximum(lam, 1.0, out=lam)
     return None
@@ -223,7 +230,7 @@ def _lp(M, U, to_z, nk, keep, tol: Tolerances) -> OmniResult:
     value = k * t
     if value > tol.band * tol.lp:
         lam_u = t + x[:k]
-        if _certifies_lambda(U, lam_u):
+        if _certifies_lambda(U, lam_u, tol):
             return _omni(lam_u, nk, keep, "lp", status, value)
         return OmniResult(None, "lp", status + "; lambda failed the check", value)
     if value < tol.lp:
