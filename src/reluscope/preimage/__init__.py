@@ -6,11 +6,12 @@ processes; `is_omnidirectional(M)` is the test underneath; `wendel_probability` 
 the closed form for random rows.
 """
 
+from ._batch import BatchResult, classify_batch, default_workers
 from ._classify import KINDS, PreimageResult, check_layer, classify
 from ._omni import OmniResult, certifies_direction, is_omnidirectional
 from ._tol import Tolerances, numerical_rank
 from ._wendel import WendelCheck, monte_carlo_omni, wendel_probability
 
-__all__ = ["KINDS", "OmniResult", "PreimageResult", "Tolerances", "certifies_direction", "check_layer",
-           "classify", "is_omnidirectional", "monte_carlo_omni", "numerical_rank", "WendelCheck",
-           "wendel_probability"]
+__all__ = ["BatchResult", "KINDS", "OmniResult", "PreimageResult", "Tolerances", "WendelCheck",
+           "certifies_direction", "check_layer", "classify", "classify_batch", "default_workers",
+           "is_omnidirectional", "monte_carlo_omni", "numerical_rank", "wendel_probability"]
