@@ -110,7 +110,10 @@ def reconstruct(net, x: torch.Tensor, *, layers=None, rho: float = 0.5, alpha="f
     net.check_input(x)
     if bool((x.flatten(1).pow(2).sum(1) == 0).any()):
         raise ConfigError("an image is all zeros; its relative error is undefined; drop it")
-    idx = net.relu_layers() if layers is None else [net.index(k) for k in layers]
+    try:
+        idx = net.relu_layers() if layers is None else [net.index(k) for k in layers]
+    except (IndexError, KeyError) as exc:
+        raise ConfigError(f"layers {layers}: {exc.args[0]}") from None
     if not idx:
         raise ConfigError("the net has no ReLU layer to reconstruct from")
     gen = generator_from(generator if generator is not None else 0, "cpu")

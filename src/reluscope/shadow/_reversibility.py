@@ -161,7 +161,10 @@ def reversibility_by_layer(net, x: torch.Tensor, *, layers=None, rho: float = 0.
         One `Reversibility` per layer, in the order given.
     """
     trace = net.trace(x.to(net.device, net.dtype))
-    idx = net.relu_layers() if layers is None else [net.index(k) for k in layers]
+    try:
+        idx = net.relu_layers() if layers is None else [net.index(k) for k in layers]
+    except (IndexError, KeyError) as exc:
+        raise ConfigError(f"layers {layers}: {exc.args[0]}") from None
     if not idx:
         raise ConfigError("the net has no ReLU layer to reverse")
     gen = generator_from(generator, net.device)

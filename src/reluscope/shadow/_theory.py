@@ -216,3 +216,38 @@ def multilayer(depth: int = 2, widths=None, k_bottom: int = 1000, k_top: int = 3
     config = dict(widths=widths, k_bottom=k_bottom, k_top=k_top, middle=list(middle), seeds=seeds,
                   codes=codes, exact_k=exact_k, seed=seed)
     return MultilayerResult(depth, runs, slopes, config)
+
+
+@dataclass(frozen=True)
+class TheoryResult:
+    """Theorem 1 sweep and the 2- and 3-layer experiments of one configuration."""
+
+    theorem1: Theorem1Result
+    multilayer: list[MultilayerResult]
+    full: bool
+
+    def to_dict(self) -> dict:
+        return dict(full=self.full, theorem1=self.theorem1.to_dict(),
+                    multilayer=[m.to_dict() for m in self.multilayer])
+
+
+def run_theory(full: bool = False, seed: int = 0, exact_k: bool = False, device="cpu") -> TheoryResult:
+    """The theorem experiments at CI size (`full=False`, ~10 s) or full size (n up to 4096+).
+
+    Full: Theorem 1 over n in {2048, 4096}, k in {32, 64}, k/t from 1/4 to 1/64, 3 seeds;
+    Theorem 3.1 with widths 8192/2048/512, k_0 = 4000, k_2 = 64; Theorem 3.2 with the
+    `multilayer` defaults; 3 seeds each.
+    """
+    if full:
+        t1 = theorem1(ns=(2048, 4096), ks=(32, 64), ratios=(1 / 4, 1 / 8, 1 / 16, 1 / 32, 1 / 64), seeds=3,
+                      codes=64, exact_k=exact_k, seed=seed, device=device)
+        ml = [multilayer(2, widths=[8192, 2048, 512], k_bottom=4000, k_top=64,
+                         middle=(128, 256, 512, 1024, 2048), seeds=3, exact_k=exact_k, seed=seed,
+                         device=device),
+              multilayer(3, seeds=3, exact_k=exact_k, seed=seed, device=device)]
+    else:
+        t1 = theorem1(ns=(2048,), ks=(32, 64), ratios=(1 / 8, 1 / 16, 1 / 32), seeds=2, codes=32,
+                      exact_k=exact_k, seed=seed, device=device)
+        ml = [multilayer(2, seeds=1, codes=32, exact_k=exact_k, seed=seed, device=device),
+              multilayer(3, seeds=1, codes=16, exact_k=exact_k, seed=seed, device=device)]
+    return TheoryResult(t1, ml, full)

@@ -1,0 +1,119 @@
+"""Figures of the shadow analyses (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+import math
+
+_COLORS = {"none": "tab:gray", "theory": "tab:orange", "best": "tab:blue", "net": "tab:green"}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _means(xs, ys):
+    groups: dict[float, list[float]] = {}
+    for x, y in zip(xs, ys):
+        groups.setdefault(x, []).append(y)
+    keys = sorted(groups)
+    return keys, [sum(groups[k]) / len(groups[k]) for k in keys]
+
+
+def plot_theorem1(res):
+    """Relative error against k/t on log-log axes, one colour per offset rule, with the fit."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.6, 4))
+    ratios = [r["ratio"] for r in res.runs]
+    for rule in res.slopes:
+        errs = [r["errors"][rule] for r in res.runs]
+        ax.scatter(ratios, errs, s=10, alpha=0.45, color=_COLORS[rule])
+        kx, ky = _means(ratios, errs)
+        ax.plot(kx, ky, "-o", ms=3, color=_COLORS[rule], label=f"{rule} (slope {res.slopes[rule]:.2f})")
+    b, c = res.slopes.get("best"), res.intercepts.get("best")
+    if b is not None and not math.isnan(b):
+        lo, hi = min(ratios), max(ratios)
+        ax.plot([lo, hi], [math.exp(c) * lo ** b, math.exp(c) * hi ** b], "--", color=_COLORS["best"], lw=1)
+        ax.plot([lo, hi], [math.exp(c) * lo ** b, math.exp(c) * lo ** b * hi / lo], ":", color="k", lw=1,
+                label="slope 1 (theory)")
+    ax.set(xscale="log", yscale="log", xlabel="k / t", ylabel="‖h̃ − h‖² / ‖h‖²",
+           title="Theorem 1: one Gaussian layer")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def plot_multilayer(results):
+    """ε = mean E|h̃_i − h_i|²/τ² against k_top / k_below for 2 and 3 layers."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3.8), squeeze=False)
+    for ax, res in zip(axes[0], results):
+        ratios = [r["ratio"] for r in res.runs]
+        for rule in res.slopes:
+            kx, ky = _means(ratios, [r["eps"][rule] for r in res.runs])
+            ax.plot(kx, ky, "-o", ms=3, color=_COLORS[rule], label=f"{rule} (slope {res.slopes[rule]:.2f})")
+        kx, ky = _means(ratios, [r["eps_zero"] for r in res.runs])
+        ax.plot(kx, ky, "--", color="k", lw=1, label="h̃ = 0")
+        top = "k₂/k₁" if res.depth == 2 else "k₃/k₂"
+        ax.set(xscale="log", yscale="log", xlabel=top, ylabel="ε = E|h̃ᵢ − hᵢ|² / τ²",
+               title=f"Theorem 3.{res.depth - 1}: {res.depth} layers")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    return fig
+
+
+def _scaled(img):
+    """An image (C, H, W) min-max scaled to [0, 1] (each reconstruction has its own scale)."""
+    img = img.detach().float().cpu()
+    lo, hi = float(img.min()), float(img.max())
+    return (img - lo) / (hi - lo) if hi > lo else img * 0
+
+
+def plot_reconstruction(rec, max_images: int = 6):
+    """Grid: original, then per layer the reconstruction with trained and with random weights.
+
+    Drawn as one mosaic image (one `imshow`), which keeps large grids fast.
+    """
+    import torch
+
+    plt = _plt()
+    n = min(max_images, rec.count)
+    columns = [("original", rec.originals)]
+    for lay in rec.layers:
+        columns += [(f"L{lay.layer}\ntrained", rec.images[("trained", lay.layer)]),
+                    (f"L{lay.layer}\nrandom", rec.images[("random", lay.layer)])]
+    c, h, w = rec.originals.shape[1:]
+    pad = max(1, h // 8)
+    mosaic = torch.ones(c, n * (h + pad) + pad, len(columns) * (w + pad) + pad)
+    for j, (_, imgs) in enumerate(columns):
+        for i in range(n):
+            top, left = pad + i * (h + pad), pad + j * (w + pad)
+            mosaic[:, top:top + h, left:left + w] = _scaled(imgs[i])
+    fig, ax = plt.subplots(figsize=(1.0 * len(columns) + 0.5, 1.0 * n + 0.6))
+    img = mosaic[0] if c == 1 else mosaic.permute(1, 2, 0)
+    ax.imshow(img.numpy(), cmap="gray" if c == 1 else None, interpolation="nearest")
+    ax.set_xticks([pad + j * (w + pad) + w / 2 for j in range(len(columns))])
+    ax.set_xticklabels([t for t, _ in columns], fontsize=7)
+    ax.xaxis.tick_top()
+    ax.set_yticks([])
+    return fig
+
+
+def plot_reconstruction_errors(rec, kind: str = "mean"):
+    """Relative error per layer in input space and hidden space, trained vs random."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+    xs = [lay.layer for lay in rec.layers]
+    for ax, measure in zip(axes, ("input", "hidden")):
+        for weights, style in (("trained", "-o"), ("random", "--s")):
+            ys = [lay.errors[weights][kind][measure] for lay in rec.layers]
+            ax.plot(xs, ys, style, ms=4, label=weights)
+        ax.set(xlabel="layer", ylabel="relative error", title=f"{measure} space ({kind})", xticks=xs)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

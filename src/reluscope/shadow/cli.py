@@ -1,0 +1,100 @@
+"""`reluscope shadow`: the theorem experiments, reconstructions, SHADOW training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..cli import common_options, echo, json_option, load_model, write_results
+
+
+@click.group("shadow")
+def command():
+    """The shadow generative model: run a ReLU net backwards (Arora, Liang, Ma 2015)."""
+
+
+def _save(fig, path: Path | None) -> None:
+    if path is None:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    echo(f"figure written to {path}")
+
+
+@command.command()
+@click.option("--full", is_flag=True, help="Full-size sweep (n up to 4096 and more; minutes).")
+@click.option("--exact-k", is_flag=True,
+              help="Keep exactly k coordinates per layer (else independent keeps).")
+@click.option("--plot-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write theorem1.png and multilayer.png here.")
+@json_option
+@common_options
+def theory(full, exact_k, plot_dir, json_path, seed, device, quiet):
+    """Theorems 1, 3.1, 3.2 on Gaussian layers: error against k/t with log-log slopes."""
+    from ._plots import plot_multilayer, plot_theorem1
+    from ._theory import run_theory
+
+    res = run_theory(full=full, seed=seed, exact_k=exact_k, device=device)
+    t1 = res.theorem1
+    click.echo("Theorem 1 (one layer): log-log slope of error vs k/t: "
+               + ", ".join(f"{r} {s:.2f}" for r, s in t1.slopes.items()))
+    for m in res.multilayer:
+        click.echo(f"Theorem 3.{m.depth - 1} ({m.depth} layers): slope of eps vs ratio: "
+                   + ", ".join(f"{r} {s:.2f}" for r, s in m.slopes.items()))
+    if plot_dir is not None:
+        _save(plot_theorem1(t1), plot_dir / "theorem1.png")
+        _save(plot_multilayer(res.multilayer), plot_dir / "multilayer.png")
+    write_results(json_path, res)
+
+
+def _layers(text: str | None):
+    if not text:
+        return None
+    return [int(t) if t.strip().lstrip("-").isdigit() else t.strip() for t in text.split(",") if t.strip()]
+
+
+@command.command()
+@click.argument("model", type=click.Path(exists=True, dir_okay=False))
+@click.option("--data", default="digits", show_default=True, help="Data set whose test images to use.")
+@click.option("--images", type=int, default=16, show_default=True, help="Number of test images.")
+@click.option("--layers", default=None, help="Comma-separated layer indices or names (default: every ReLU).")
+@click.option("--rho", type=float, default=0.5, show_default=True, help="Keep probability of the noise.")
+@click.option("--alpha", default="fit", show_default=True, help="fit, scaled, paper or a number.")
+@click.option("--input-shape", default=None, help="e.g. 1,28,28 when the model file lacks it.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the image grid (PNG) here.")
+@json_option
+@common_options
+def reconstruct(model, data, images, layers, rho, alpha, input_shape, plot, json_path, seed, device, quiet):
+    """Reconstruct test images from each hidden layer: trained vs random weights."""
+    from ..data import load as load_data
+    from ..errors import ConfigError
+    from ._plots import plot_reconstruction
+    from ._reconstruct import reconstruct as run
+
+    if images < 1:
+        raise ConfigError(f"--images must be at least 1, got {images}")
+    ds = load_data(data, seed=seed)
+    net = load_model(model, ds, input_shape).copy(device=device)
+    try:
+        alpha_v = float(alpha)
+    except ValueError:
+        alpha_v = alpha
+    x = ds.test.x[:images]
+    x = x[x.flatten(1).abs().sum(1) > 0]
+    res = run(net, x, layers=_layers(layers), rho=rho, alpha=alpha_v, generator=seed)
+    for lay in res.layers:
+        t, r = lay.errors["trained"]["mean"], lay.errors["random"]["mean"]
+        click.echo(f"layer {lay.layer} ({lay.name}, {lay.units} units): input error trained "
+                   f"{t['input']:.3f} / random {r['input']:.3f}; hidden error trained "
+                   f"{t['hidden']:.3f} / random {r['hidden']:.3f}")
+    if plot is not None:
+        _save(plot_reconstruction(res), plot)
+    write_results(json_path, dict(model=str(model), data=ds.spec.to_dict(), **res.to_dict()))
