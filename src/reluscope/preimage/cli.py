@@ -1,0 +1,63 @@
+"""`reluscope preimage MODEL --layer L --data D`: pre-image kinds of a ReLU layer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..cli import common_options, echo, json_option, load_model, write_results
+
+
+@click.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--layer", default="0", show_default=True, help="Index or name of a ReLU layer.")
+@click.option("--data", default="digits", show_default=True, help="Data set name or path.")
+@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
+@click.option("--n", "n_samples", type=int, default=1000, show_default=True, help="Samples to classify.")
+@click.option("--workers", type=int, default=None, help="Processes (default: all cores).")
+@click.option("--input-shape", default=None, help="Per-sample input shape, e.g. 1,28,28.")
+@click.option("--figure", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Save the histogram of positive outputs by kind (PNG/SVG).")
+@click.option("--certificates", is_flag=True, help="Include the certificates in the JSON.")
+@json_option
+@common_options
+def command(model, layer, data, split, n_samples, workers, input_shape, figure, certificates, json_path,
+            seed, device, quiet):
+    """Classify the pre-image of layer LAYER's output (singleton / compact / unbounded) for
+    N samples of DATA. For a deeper layer the pre-image is taken in that layer's own input
+    space (the previous layer's outputs)."""
+    import torch
+
+    from ..data import load as load_data
+    from ..errors import ConfigError
+    from ._net import classify_layer, resolve_relu_layer
+
+    if n_samples < 1:
+        raise ConfigError(f"--n must be at least 1, got {n_samples}")
+    ds = load_data(data, seed=seed)
+    net = load_model(model, ds, input_shape)
+    index = resolve_relu_layer(net, layer)  # a bad layer fails before any work
+    part = getattr(ds, split)
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(part), generator=g)[:n_samples].sort().values
+    echo(f"classifying {len(idx)} {split} samples of {ds.spec.name}")
+    res = classify_layer(net, index, part.x[idx], workers=workers)
+    counts = res.batch.counts()
+    click.echo(f"layer {res.index} ('{res.layer}'), {res.m} x {res.n}; pre-image in {res.space}")
+    click.echo("kinds: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    pos = res.batch.n_positive
+    click.echo(f"positive outputs per sample: mean {pos.mean():.1f}, min {pos.min()}, max {pos.max()}; "
+               f"{res.batch.seconds:.1f} s ({res.batch.workers} workers)")
+    out = res.to_dict()
+    out["sample_indices"] = idx.tolist()
+    if certificates:
+        out["samples"] = [r.to_dict(certificate=True) for r in res.batch.results]
+    if figure is not None:
+        from ._plots import positives_histogram
+
+        fig = positives_histogram([(f"layer {res.index} ({res.layer})", res.batch)], res.n)
+        figure.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(figure, dpi=120, bbox_inches="tight")
+        echo(f"figure written to {figure}")
+    write_results(json_path, out)

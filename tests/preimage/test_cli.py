@@ -1,0 +1,53 @@
+"""`reluscope preimage`: JSON output, deeper layers, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from reluscope import nets
+from reluscope.cli import main
+from reluscope.data import load
+from reluscope.preimage import classify
+
+
+def _model(tmp_path):
+    torch.manual_seed(0)
+    model = nets.mlp([64, 48, 24, 10])
+    path = tmp_path / "m.pt"
+    nets.save_checkpoint(path, model, "mlp:48-24", (1, 8, 8), 10, 0.0)
+    return model, path
+
+
+def test_json_matches_direct_classification(tmp_path):
+    model, path = _model(tmp_path)
+    out = tmp_path / "p.json"
+    assert main(["preimage", str(path), "--data", "digits", "--n", "12", "--workers", "1", "--quiet",
+                 "--json", str(out), "--figure", str(tmp_path / "h.png")]) == 0
+    res = json.loads(out.read_text())
+    assert res["n"] == 12 and sum(res["counts"].values()) == 12
+    assert (tmp_path / "h.png").stat().st_size > 0
+    x = load("digits").test.x[res["sample_indices"]].flatten(1).double()
+    lin = model[1]
+    direct = [classify(lin.weight, lin.bias, xi).kind for xi in x]
+    assert [s["kind"] for s in res["samples"]] == direct
+
+
+def test_deeper_layer_states_its_space(tmp_path, capsys):
+    _, path = _model(tmp_path)
+    out = tmp_path / "p.json"
+    assert main(["preimage", str(path), "--layer", "1", "--data", "digits", "--n", "5", "--workers", "1",
+                 "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["inputs"] == 48 and res["outputs"] == 24
+    assert "input space R^48" in res["space"] and "outputs of layer 0" in res["space"]
+    assert "outputs of layer 0" in capsys.readouterr().out
+
+
+def test_non_relu_layer_is_one_line_error(tmp_path, capsys):
+    _, path = _model(tmp_path)
+    assert main(["preimage", str(path), "--layer", "2", "--data", "digits", "--n", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "not a plain ReLU" in err and len(err.strip().splitlines()) == 1
+    assert main(["preimage", str(path), "--layer", "7", "--data", "digits", "--n", "3"]) == 2
