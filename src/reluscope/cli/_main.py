@@ -16,6 +16,7 @@ _SUBCOMMANDS = {
     "sweep": "reluscope.sweep.cli:sweep",
     "reproduce": "reluscope.reproduce.cli:reproduce",
     "teacher": "reluscope.teacher.cli:command",
+    "preimage": "reluscope.preimage.cli:command",
     "shadow": "reluscope.shadow.cli:command",
 }
 
