@@ -23,6 +23,7 @@ SECTION_MODULES = [
     "reluscope.report._core_sections",
     "reluscope.teacher.report",
     "reluscope.shadow.report",
+    "reluscope.preimage.report",
 ]
 
 

@@ -1,0 +1,96 @@
+"""Report section "Pre-images of ReLU layers" and the page of `reluscope reproduce behrmann`."""
+
+from __future__ import annotations
+
+import torch
+
+from ..report._html import figure_html, paragraph, table_html
+from ..report._registry import Claim, NotApplicable, ReportContext, Section, section
+from ._classify import KINDS
+from ._net import classify_layer
+
+QUICK_SAMPLES, FULL_SAMPLES = 50, 1000
+
+
+def _samples(ctx: ReportContext, n: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(ctx.seed)
+    x = ctx.data.test.x
+    return x[torch.randperm(len(x), generator=g)[:n].sort().values]
+
+
+@section("preimage", "Pre-images of ReLU layers", order=40)
+def preimage_section(ctx: ReportContext) -> Section:
+    relu = ctx.net.relu_layers()
+    if not relu:
+        raise NotApplicable("the model has no layer with a plain ReLU activation")
+    index = relu[0]
+    x = _samples(ctx, QUICK_SAMPLES if ctx.quick else FULL_SAMPLES)
+    workers = 1 if ctx.quick else None  # a handful of small problems: process start-up would dominate
+    trained = classify_layer(ctx.net, index, x, workers=workers)
+    panels = [("trained", trained.batch)]
+    init = None
+    if ctx.init_model is not None:
+        from .. import nets
+
+        init_net = nets.load(ctx.init_model, input_shape=ctx.net.input_shape)
+        init = classify_layer(init_net, index, x, workers=workers)
+        panels.append(("at initialisation", init.batch))
+    from ._plots import positives_histogram
+
+    fig = positives_histogram(panels, trained.n)
+    counts = trained.batch.counts()
+    pos = trained.batch.n_positive
+    numbers = {"layer": f"{index} ('{trained.layer}'), {trained.m} x {trained.n}",
+               "samples (test)": len(x), "mean positive outputs": float(pos.mean()),
+               "min / max positive outputs": f"{pos.min()} / {pos.max()}",
+               **{f"{k} pre-images": v for k, v in counts.items()},
+               "median time per sample (s)": trained.batch.median_seconds()}
+    rows = [("trained", *[trained.batch.counts()[k] for k in KINDS], float(pos.mean()))]
+    if init is not None:
+        rows.append(("at initialisation", *[init.batch.counts()[k] for k in KINDS],
+                     float(init.batch.n_positive.mean())))
+    body = table_html(["weights", *KINDS, "mean positives"], rows)
+    body += figure_html(fig, f"Positive outputs of layer {index} per test sample, by pre-image kind; "
+                             f"the dashed line marks the input dimension n = {trained.n}.")
+    body += paragraph(f"The pre-image lives in {trained.space}. Tolerances: "
+                      + ", ".join(f"{k} {v:g}" for k, v in trained.tolerances.to_dict().items()) + ".")
+    return Section("Pre-images of ReLU layers", body, numbers, _reading(counts, trained.n, pos),
+                   json={"trained": trained.to_dict(), "init": None if init is None else init.to_dict()})
+
+
+def _reading(counts: dict, n: int, pos) -> str:
+    total = sum(counts.values())
+    text = (f"Of {total} test samples, {counts['singleton']} have a single-point pre-image (the layer's "
+            f"output determines its input), {counts['compact']} a bounded polytope and "
+            f"{counts['unbounded']} an unbounded set (information lost along a direction).")
+    if counts["undecided"]:
+        text += f" {counts['undecided']} could not be decided within the stated tolerances."
+    if pos.min() > n and counts["singleton"] == total:
+        text += (f" Every sample has more positive outputs than the {n} inputs, so the active rows alone "
+                 "pin the input down: this layer is injective on the data.")
+    return text
+
+
+def reproduction_section(rep, quick: bool) -> Section:
+    """The page of `reproduce behrmann --part preimage` from a `PreimageReproduction`."""
+    from ._plots import positives_histogram
+
+    panels = [(f"{p.name} ({p.test_acc:.1%} test acc.)", p.batch) for p in rep.protocols]
+    panels += [(r.name, r.batch) for r in rep.random]
+    fig = positives_histogram(panels, rep.n_input)
+    rows = [(p.name, p.description, *[p.batch.counts()[k] for k in KINDS], float(p.batch.n_positive.mean()),
+             int(p.batch.n_positive.min()), int(p.batch.n_positive.max()))
+            for p in [*rep.protocols, *rep.random]]
+    body = table_html(["layer", "how", *KINDS, "mean positives", "min", "max"], rows)
+    body += figure_html(fig, "Histogram of positive outputs of the 3500-unit layer per MNIST test sample, "
+                             "split by pre-image kind (the slide's figure), for each training protocol "
+                             "and for random layers.")
+    for note in rep.notes:
+        body += paragraph(note)
+    numbers = {"test samples per layer": len(rep.protocols[0].batch.results),
+               "configuration": "quick (reduced)" if quick else "full"}
+    return Section("Pre-images of a 784→3500 ReLU layer on MNIST", body, numbers, rep.reading(),
+                   json=rep.to_dict(), claims=rep.claims(quick))
+
+
+__all__ = ["Claim", "preimage_section", "reproduction_section"]
