@@ -47,3 +47,16 @@ def test_student_t2_reads_heavy_tailed(shape, seed):
 def test_small_matrix_is_too_small():
     ls = analyze_matrix(np.random.default_rng(0).standard_normal((10, 64)))
     assert ls.verdict.label == "too small"
+
+
+def test_ten_separated_spikes_are_spikes_not_a_tail():
+    # more than sqrt(p) outliers, but clear of the threshold above an MP bulk (one per class, say)
+    rng = np.random.default_rng(5)
+    n, p = 400, 200
+    g = rng.standard_normal((n, p))
+    u = np.linalg.qr(rng.standard_normal((n, 10)))[0]
+    v = np.linalg.qr(rng.standard_normal((p, 10)))[0]
+    theta = np.linspace(2.0, 4.0, 10) * np.sqrt(n) * (p / n) ** 0.25
+    ls = analyze_matrix(g + (u * theta) @ v.T)
+    assert ls.mp.n_outliers == 10
+    assert ls.verdict.label == "spiked" and not ls.verdict.heavy_tailed

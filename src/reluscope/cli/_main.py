@@ -18,6 +18,7 @@ _SUBCOMMANDS = {
     "teacher": "reluscope.teacher.cli:command",
     "preimage": "reluscope.preimage.cli:command",
     "shadow": "reluscope.shadow.cli:command",
+    "spectrum": "reluscope.spectrum.cli:command",
 }
 
 

@@ -24,6 +24,7 @@ SECTION_MODULES = [
     "reluscope.teacher.report",
     "reluscope.shadow.report",
     "reluscope.preimage.report",
+    "reluscope.spectrum.report",
 ]
 
 

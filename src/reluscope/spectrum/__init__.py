@@ -30,11 +30,11 @@ from ._mp import (
 )
 from ._powerlaw import PowerLawFit, fit_power_law
 from ._stats import EntryStats, entry_stats
-from ._verdict import LABELS, Verdict, VerdictRules, judge, ks_noise_level, spike_cap
+from ._verdict import LABELS, Verdict, VerdictRules, judge, ks_noise_level, outlier_gap, spike_cap
 
 __all__ = ["ANALYSED_KINDS", "ConvSpectrum", "EntryStats", "LABELS", "LayerSpectrum", "MPFit", "PowerLawFit",
            "SpectrumResult", "Verdict", "VerdictRules", "analyze", "analyze_matrix",
            "circular_conv_singular_values", "conv_singular_values", "entry_stats", "fit_mp",
            "fit_power_law", "fit_sigma2", "judge", "ks_noise_level", "ks_to_mp", "mp_cdf", "mp_density",
-           "mp_edges", "mp_quantile", "reinitialise", "spike_cap", "tracy_widom1_cdf",
+           "mp_edges", "mp_quantile", "outlier_gap", "reinitialise", "spike_cap", "tracy_widom1_cdf",
            "tracy_widom1_quantile", "tw_threshold", "weight_matrix"]

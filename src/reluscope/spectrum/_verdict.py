@@ -9,6 +9,9 @@ The rules, with the statistics behind each (all thresholds are `VerdictRules` fi
   spikes (more than `spike_cap = max(3, sqrt(p))` of them) AND the power-law tail
   exponent is significantly below 4 (`alpha + 2 se < 4`; alpha < 4 is the
   Martin–Mahoney heavy/fat-tail regime, i.e. entry tails without a finite 4th moment).
+  Exception: when the bulk fits MP and the smallest outlier stands clear of the
+  threshold (by `min_gap` times the Tracy–Widom margin, `threshold - edge`), the
+  outliers are separated spikes however many there are (e.g. one per class).
 - MP bulk: the KS distance of the bulk (outliers removed) to MP is at most
   `ks_factor * (1 + ln p) / p`; Gaussian eigenvalues are rigid, so their KS distance
   is O(log p / p), far below the 1/sqrt(p) of independent samples.
@@ -35,6 +38,7 @@ class VerdictRules:
     alpha_se_factor: float = 2.0
     ks_factor: float = 1.0
     min_spike_cap: int = 3
+    min_gap: float = 1.5
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,15 @@ def spike_cap(p: int, rules: VerdictRules = VerdictRules()) -> int:
     return max(rules.min_spike_cap, math.ceil(math.sqrt(p)))
 
 
+def outlier_gap(mp: MPFit) -> float:
+    """How far the smallest outlier stands above the threshold, in Tracy–Widom margins
+    (`threshold - edge`); NaN without outliers. A power-law tail crosses the threshold
+    continuously (gap near 0); spikes sit apart from the bulk."""
+    if not mp.outliers or mp.threshold <= mp.edge:
+        return float("nan")
+    return (min(mp.outliers) - mp.threshold) / (mp.threshold - mp.edge)
+
+
 def judge(mp: MPFit, tail: PowerLawFit, entries: EntryStats, rules: VerdictRules = VerdictRules()) -> Verdict:
     """Label one weight matrix from its MP fit, power-law tail fit and entry statistics."""
     p, k = mp.p, mp.n_outliers
@@ -81,7 +94,9 @@ def judge(mp: MPFit, tail: PowerLawFit, entries: EntryStats, rules: VerdictRules
     cap = spike_cap(p, rules)
     many = k > cap
     upper = tail.alpha + rules.alpha_se_factor * tail.alpha_se
-    heavy = bool(many and math.isfinite(upper) and upper < rules.alpha_heavy)
+    gap = outlier_gap(mp)
+    separated = bool(bulk_mp and gap >= rules.min_gap)
+    heavy = bool(many and not separated and math.isfinite(upper) and upper < rules.alpha_heavy)
     reasons = [
         f"{k} eigenvalue(s) above the MP edge + Tracy-Widom margin "
         f"(threshold {mp.threshold:.4g}, edge {mp.edge:.4g}, fitted variance {mp.sigma2:.4g})",
@@ -99,6 +114,10 @@ def judge(mp: MPFit, tail: PowerLawFit, entries: EntryStats, rules: VerdictRules
         label = "heavy-tailed"
         reasons.insert(0, f"{k} eigenvalues beyond the edge (more than {cap}, so a tail, not spikes) "
                           f"with alpha + {rules.alpha_se_factor:g} se = {upper:.3g} < {rules.alpha_heavy:g}")
+    elif many and separated:
+        label = "spiked"
+        reasons.insert(0, f"{k} spikes above the edge, separated from an MP bulk (the smallest is "
+                          f"{gap:.2g} Tracy-Widom margins above the threshold)")
     elif many:
         label = "non-MP bulk"
         reasons.insert(0, f"{k} eigenvalues beyond the edge (more than {cap}) but no power-law tail "

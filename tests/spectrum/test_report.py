@@ -1,0 +1,26 @@
+"""The report section on a small trained MLP: table, claims, trained vs initial."""
+
+import copy
+
+import torch
+
+from reluscope import nets
+from reluscope.data import load
+from reluscope.report._registry import ReportContext
+from reluscope.spectrum.report import build
+from reluscope.train import TrainConfig, train
+
+
+def test_section_trained_vs_initial(tmp_path):
+    torch.manual_seed(0)
+    model = nets.build("mlp:64-64", (1, 8, 8), 10)
+    init = copy.deepcopy(model)
+    ds = load("digits")
+    train(model, ds, TrainConfig(epochs=2))
+    ctx = ReportContext(model=model, net=nets.load(model, input_shape=(1, 8, 8)), data=ds,
+                        init_model=init, out_dir=tmp_path, quick=True)
+    sec = build(ctx)
+    assert "verdict at init" in sec.body and sec.body.count("<img") >= 2
+    assert sec.numbers["layers analysed"] == 3 and sec.numbers["initial model"] == "given"
+    assert sec.json.init is not None and len(sec.claims) >= 2
+    assert any("Gaussian matrix" in c.claim for c in sec.claims)
