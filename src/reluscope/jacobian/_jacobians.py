@@ -1,0 +1,259 @@
+"""Jacobians of every layer output with respect to the input, by forward mode.
+
+A batch of input-space tangents (a chunk of the identity) is pushed through the
+ReluNet layer by layer next to the sample itself: the linear part of each layer is
+`layer.affine(t, bias=False)`, the activation's derivative is the 0/1 mask for a ReLU
+(PyTorch's convention: derivative 0 at 0) and `torch.func.jvp` for anything else. One
+pass gives the columns of *all* layers' Jacobians for that chunk.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError, ModelError, ResourceError, ShapeError
+
+DEFAULT_MAX_BYTES = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class Output:
+    """One layer output whose Jacobian is taken.
+
+    Attributes:
+        index: 1-based position among all outputs of the net, in the order
+            pre(layer 0), post(layer 0), pre(layer 1), ... (the paper's "layer k").
+        layer: index of the layer in `net.layers`.
+        name: the layer's name.
+        stage: `pre` (affine output, before the activation) or `post` (after it).
+        shape: per-sample shape of the output.
+        activation: the layer's activation (`relu`, `identity`, ...).
+    """
+
+    index: int
+    layer: int
+    name: str
+    stage: str
+    shape: tuple[int, ...]
+    activation: str
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def label(self) -> str:
+        return f"{self.index}: {self.name} ({self.stage})"
+
+    def to_dict(self) -> dict:
+        return dict(index=self.index, layer=self.layer, name=self.name, stage=self.stage,
+                    shape=list(self.shape), activation=self.activation)
+
+
+def as_net(model_or_net, x: torch.Tensor | None = None, dtype: torch.dtype | None = None):
+    """A ReluNet for `model_or_net` (an `nn.Module` or a ReluNet), cast to `dtype`.
+
+    The model is never modified: a cast works on a copy.
+    """
+    from ..nets import ReluNet, load
+
+    if isinstance(model_or_net, ReluNet):
+        net = model_or_net
+    elif isinstance(model_or_net, nn.Module):
+        # x is a batch; a 1-D tensor can only be one sample of a vector model.
+        shape = None if x is None else tuple(x.shape[1:] if x.dim() > 1 else x.shape)
+        net = load(model_or_net, input_shape=shape)
+    else:
+        raise ModelError(f"expected a torch.nn.Module or a ReluNet, got {type(model_or_net).__name__}; "
+                         "pass the model itself or reluscope.nets.load(model)")
+    if dtype is not None and net.dtype != dtype:
+        net = net.copy(dtype=dtype)
+    return net
+
+
+def as_batch(net, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """`x` as a batch `(B, *input_shape)` of `dtype` on the net's device (one sample allowed)."""
+    if not isinstance(x, torch.Tensor):
+        raise ShapeError(f"inputs must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() == len(net.input_shape) and tuple(x.shape) == net.input_shape:
+        x = x.unsqueeze(0)
+    net.check_input(x)
+    if x.shape[0] == 0:
+        raise ShapeError("the input batch is empty; pass at least one sample")
+    x = x.to(device=net.device, dtype=dtype).reshape(x.shape[0], *net.input_shape)
+    if not torch.isfinite(x).all():
+        raise ShapeError("the inputs contain NaN or infinite values; clean the data first")
+    return x
+
+
+def outputs(net, layers: Iterable[int | str] | None = None) -> list[Output]:
+    """The outputs analysed for `layers` (default: all): `pre`, and `post` unless identity.
+
+    >>> from reluscope import nets
+    >>> [o.label for o in outputs(nets.load(nets.mlp([4, 3, 2])))]
+    ['1: 1 (pre)', '2: 1 (post)', '3: 3 (pre)']
+    """
+    wanted = None if layers is None else {_layer_index(net, k) for k in _as_list(layers)}
+    if wanted is not None and not wanted:
+        raise ConfigError("no layers selected; pass layers=None for all layers")
+    out, k = [], 0
+    for i, layer in enumerate(net.layers):
+        stages = ["pre"] if layer.activation == "identity" else ["pre", "post"]
+        for stage in stages:
+            k += 1
+            if wanted is None or i in wanted:
+                shape = layer.out_shape if stage == "pre" else _post_shape(layer)
+                out.append(Output(k, i, layer.name, stage, tuple(shape), layer.activation))
+    return out
+
+
+def _layer_index(net, key: int | str) -> int:
+    """Index of a layer by name (exact match first: Sequential names are digits) or index."""
+    if isinstance(key, str):
+        for i, layer in enumerate(net.layers):
+            if layer.name == key:
+                return i
+    try:
+        return net.index(key)
+    except (IndexError, KeyError) as exc:
+        raise ConfigError(f"{exc.args[0]}; pick layers by index or name "
+                          "(see `reluscope info MODEL`)") from None
+
+
+def _as_list(layers) -> list:
+    if isinstance(layers, (int, str)):
+        return [layers]
+    return list(layers)
+
+
+def _post_shape(layer) -> tuple[int, ...]:
+    if layer.activation in ("relu", "leaky_relu", "identity"):
+        return tuple(layer.out_shape)
+    with torch.no_grad():
+        z = torch.zeros(1, *layer.out_shape, dtype=layer.weight.dtype, device=layer.device)
+        return tuple(layer.activate(z).shape[1:])
+
+
+def activation_jvp(layer, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Derivative of `layer.activate` at `z` (batch of 1) applied to tangents `t` (k, ...)."""
+    act = layer.activation
+    if act == "identity":
+        return t
+    if act == "relu":
+        return t * (z > 0).to(t.dtype)
+    if act == "leaky_relu":
+        slope = layer.post[0].negative_slope
+        return torch.where(z > 0, t, slope * t)
+
+    def one(v):
+        return torch.func.jvp(layer.activate, (z,), (v.unsqueeze(0),))[1].squeeze(0)
+
+    return torch.func.vmap(one)(t)
+
+
+def propagate(net, x1: torch.Tensor, tangents: torch.Tensor,
+              stop: int | None = None) -> Iterator[tuple[int, str, torch.Tensor, torch.Tensor]]:
+    """Push one sample `x1` (1, *in) and tangents (k, *in) through the layers.
+
+    Yields `(layer index, stage, value (1, ...), tangent (k, ...))` for every pre- and
+    (non-identity) post-activation output, up to layer `stop` (exclusive).
+    """
+    h, t = x1, tangents
+    with torch.no_grad():
+        for i, layer in enumerate(net.layers[:stop]):
+            z, tz = layer.affine(h), layer.affine(t, bias=False)
+            yield i, "pre", z, tz
+            if layer.activation == "identity":
+                h, t = z, tz
+                continue
+            h, t = layer.activate(z), activation_jvp(layer, z, tz)
+            yield i, "post", h, t
+
+
+def input_chunks(shape: Sequence[int], chunk: int) -> list[torch.Tensor]:
+    """Partition the flat input indices into chunks of about `chunk` indices.
+
+    Image inputs `(C, H, W)` are cut into square spatial tiles with all channels, so each
+    chunk's tangents touch a compact region of every conv layer (small supports);
+    other inputs are cut into consecutive ranges.
+    """
+    n = math.prod(shape)
+    if chunk < 1:
+        raise ConfigError(f"chunk size must be positive, got {chunk}")
+    if len(shape) != 3 or chunk >= n:
+        return list(torch.arange(n).split(chunk))
+    c, h, w = shape
+    side = max(1, int(math.sqrt(max(1, chunk // c))))
+    idx = torch.arange(n).reshape(c, h, w)
+    return [idx[:, i:i + side, j:j + side].reshape(-1)
+            for i in range(0, h, side) for j in range(0, w, side)]
+
+
+def basis(shape: Sequence[int], cols: torch.Tensor, dtype, device) -> torch.Tensor:
+    """The unit vectors `e_i` for `i` in `cols`, shaped `(len(cols), *shape)`."""
+    e = torch.zeros(len(cols), math.prod(shape), dtype=dtype, device=device)
+    e[torch.arange(len(cols)), cols.to(device)] = 1
+    return e.reshape(len(cols), *shape)
+
+
+def check_bytes(need: float, max_bytes: float, what: str) -> None:
+    """Raise ResourceError when `need` bytes exceed `max_bytes`."""
+    if need > max_bytes:
+        raise ResourceError(f"{what} needs about {need / 2**20:,.0f} MiB, over the limit of "
+                            f"{max_bytes / 2**20:,.0f} MiB; raise max_bytes, select fewer layers "
+                            "with layers=..., or use smaller inputs")
+
+
+def estimate_jacobian_bytes(net, outs: Sequence[Output], dtype=torch.float64, chunk: int = 256,
+                            samples: int = 1) -> int:
+    """Bytes for the explicit Jacobians of `outs` for `samples` samples plus one chunk's tangents."""
+    n = math.prod(net.input_shape)
+    item = torch.tensor([], dtype=dtype).element_size()
+    widest = max(math.prod(layer.out_shape) for layer in net.layers)
+    return item * (samples * n * sum(o.size for o in outs) + 3 * min(chunk, n) * widest)
+
+
+def jacobians(model_or_net, x: torch.Tensor, layers: Iterable[int | str] | None = None,
+              dtype: torch.dtype = torch.float64, chunk: int = 256,
+              max_bytes: float = DEFAULT_MAX_BYTES) -> dict[Output, torch.Tensor]:
+    """Explicit Jacobians `d output / d input` of every selected layer output.
+
+    Arguments:
+        model_or_net: an `nn.Module` (imported with `reluscope.nets.load`) or a ReluNet.
+        x: one sample `(*input_shape)` or a batch `(B, *input_shape)`.
+        layers: layer indices or names (default: all); each gives its `pre` output and,
+            unless the activation is the identity, its `post` output.
+        dtype: computing dtype (the net is copied when it differs).
+        chunk: input directions pushed through the net at once (bounds memory).
+        max_bytes: a ResourceError is raised up front when the estimate exceeds it.
+
+    Returns:
+        `{Output: tensor (B, output size, input size)}` in output order.
+
+    >>> from reluscope import nets
+    >>> J = jacobians(nets.mlp([3, 4, 2]), torch.ones(1, 3))
+    >>> [tuple(j.shape) for j in J.values()]
+    [(1, 4, 3), (1, 4, 3), (1, 2, 3)]
+    """
+    net = as_net(model_or_net, x, dtype)
+    xb = as_batch(net, x, dtype)
+    outs = outputs(net, layers)
+    check_bytes(estimate_jacobian_bytes(net, outs, dtype, chunk, xb.shape[0]), max_bytes,
+                "the explicit Jacobians")
+    n = math.prod(net.input_shape)
+    wanted = {(o.layer, o.stage): o for o in outs}
+    stop = max(o.layer for o in outs) + 1
+    result = {o: torch.empty(xb.shape[0], o.size, n, dtype=dtype, device=xb.device) for o in outs}
+    for b in range(xb.shape[0]):
+        for cols in input_chunks(net.input_shape, chunk):
+            e = basis(net.input_shape, cols, dtype, xb.device)
+            for i, stage, _, t in propagate(net, xb[b:b + 1], e, stop):
+                o = wanted.get((i, stage))
+                if o is not None:
+                    result[o][b][:, cols.to(xb.device)] = t.reshape(len(cols), -1).T
+    return result
