@@ -110,3 +110,24 @@ def test_bad_input_raises_one_clear_error():
         jacobians(net, torch.randn(1, 6), layers=[])
     with pytest.raises(ResourceError, match="MiB"):
         jacobians(net, torch.randn(1, 6), max_bytes=100)
+
+
+def test_windowed_tangents_equal_full_ones():
+    from reluscope.jacobian._jacobians import basis_window, input_chunks, propagate_windows
+
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, stride=2, padding=2, dilation=2), nn.ReLU(),
+                          nn.Conv2d(4, 4, (3, 1), padding=(1, 0), groups=2), nn.LeakyReLU(0.2),
+                          nn.AvgPool2d(2), nn.Conv2d(4, 3, 2), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(12, 2)).double()
+    net = nets.load(model, input_shape=(2, 11, 11))
+    x = torch.randn(1, 2, 11, 11, dtype=torch.float64)
+    J = jacobians(net, x)
+    seen = 0
+    for cols in input_chunks(net.input_shape, 18):
+        e = basis_window(net.input_shape, cols, torch.float64, "cpu")
+        for (i, stage, _, t), (o, jac) in zip(propagate_windows(net, x, e), J.items()):
+            assert (i, stage) == (o.layer, o.stage)
+            seen += not t.is_whole
+            torch.testing.assert_close(t.full().reshape(len(cols), -1).T, jac[0][:, cols], rtol=0, atol=1e-13)
+    assert seen > 0  # windows were really used

@@ -163,16 +163,117 @@ def propagate(net, x1: torch.Tensor, tangents: torch.Tensor,
     Yields `(layer index, stage, value (1, ...), tangent (k, ...))` for every pre- and
     (non-identity) post-activation output, up to layer `stop` (exclusive).
     """
-    h, t = x1, tangents
+    for i, stage, value, t in propagate_windows(net, x1, Window.whole(tangents), stop):
+        yield i, stage, value, t.full()
+
+
+@dataclass
+class Window:
+    """Tangents `(k, C, H, W)` known to vanish outside rows `r0:r0+h`, columns `c0:c0+w`.
+
+    `data` holds only the window `(k, C, h, w)`; non-image tensors are always whole.
+    """
+
+    data: torch.Tensor
+    shape: tuple[int, ...]
+    r0: int = 0
+    c0: int = 0
+
+    @classmethod
+    def whole(cls, t: torch.Tensor) -> Window:
+        return cls(t, tuple(t.shape[1:]))
+
+    @property
+    def is_whole(self) -> bool:
+        return tuple(self.data.shape[1:]) == tuple(self.shape)
+
+    def full(self) -> torch.Tensor:
+        if self.is_whole:
+            return self.data
+        k, _, h, w = self.data.shape
+        out = self.data.new_zeros(k, *self.shape)
+        out[:, :, self.r0:self.r0 + h, self.c0:self.c0 + w] = self.data
+        return out
+
+    def crop(self, z: torch.Tensor) -> torch.Tensor:
+        """The same window of a full tensor `z` (1, *shape)."""
+        if self.is_whole:
+            return z
+        h, w = self.data.shape[-2:]
+        return z[:, :, self.r0:self.r0 + h, self.c0:self.c0 + w]
+
+    def flat_index(self) -> torch.Tensor:
+        """Flat indices (in the full per-sample tensor) of the window's entries, ascending."""
+        n = math.prod(self.shape)
+        if self.is_whole:
+            return torch.arange(n, device=self.data.device)
+        h, w = self.data.shape[-2:]
+        idx = torch.arange(n, device=self.data.device).reshape(self.shape)
+        return idx[:, self.r0:self.r0 + h, self.c0:self.c0 + w].reshape(-1)
+
+
+def propagate_windows(net, x1: torch.Tensor, t: Window,
+                      stop: int | None = None) -> Iterator[tuple[int, str, torch.Tensor, Window]]:
+    """`propagate` on windowed tangents: conv layers compute only the rows they reach.
+
+    A conv output depends on a window of its input, so tangents supported on a spatial
+    tile stay supported on a (slightly grown) tile; computing just that tile is exact and
+    saves most of the work of early layers.
+    """
+    h = x1
     with torch.no_grad():
         for i, layer in enumerate(net.layers[:stop]):
-            z, tz = layer.affine(h), layer.affine(t, bias=False)
-            yield i, "pre", z, tz
+            z = layer.affine(h)
+            t = _affine_window(layer, t)
+            yield i, "pre", z, t
             if layer.activation == "identity":
-                h, t = z, tz
+                h = z
                 continue
-            h, t = layer.activate(z), activation_jvp(layer, z, tz)
+            h = layer.activate(z)
+            if layer.activation in ("relu", "leaky_relu"):
+                t = Window(activation_jvp(layer, t.crop(z), t.data), t.shape, t.r0, t.c0)
+            else:
+                t = Window.whole(activation_jvp(layer, z, t.full()))
             yield i, "post", h, t
+
+
+def _affine_window(layer, t: Window) -> Window:
+    args = layer.conv_args
+    plain = (not isinstance(args.get("padding"), str)
+             and getattr(layer.module, "padding_mode", "zeros") == "zeros")
+    if layer.kind not in ("conv2d", "avgpool2d") or layer.flatten or t.data.dim() != 4 or not plain:
+        return Window.whole(layer.affine(t.full(), bias=False))
+    w = layer.parameters()[0].to(t.data.dtype)
+    kh, kw = w.shape[-2:]
+    (sh, sw), (ph, pw), (dh, dw) = (_pair(args["stride"]), _pair(args["padding"]), _pair(args["dilation"]))
+    _, _, ho, wo = (None, *layer.out_shape)
+    hh, ww = t.data.shape[-2:]
+    rows = _out_range(t.r0, hh, kh, sh, ph, dh, ho)
+    cols = _out_range(t.c0, ww, kw, sw, pw, dw, wo)
+    if rows is None or cols is None:
+        return Window.whole(layer.affine(t.full(), bias=False))
+    # input rows/cols read by the output window, zero outside the tangent's window
+    r_lo, c_lo = rows[0] * sh - ph, cols[0] * sw - pw
+    r_n, c_n = (rows[1] - rows[0]) * sh + dh * (kh - 1) + 1, (cols[1] - cols[0]) * sw + dw * (kw - 1) + 1
+    buf = t.data.new_zeros(t.data.shape[0], t.data.shape[1], r_n, c_n)
+    a0, a1 = max(r_lo, t.r0), min(r_lo + r_n, t.r0 + hh)
+    b0, b1 = max(c_lo, t.c0), min(c_lo + c_n, t.c0 + ww)
+    src = t.data[:, :, a0 - t.r0:a1 - t.r0, b0 - t.c0:b1 - t.c0]
+    buf[:, :, a0 - r_lo:a1 - r_lo, b0 - c_lo:b1 - c_lo] = src
+    out = torch.nn.functional.conv2d(buf, w, None, stride=(sh, sw), padding=0, dilation=(dh, dw),
+                                     groups=args["groups"])
+    return Window(out, tuple(layer.out_shape), rows[0], cols[0])
+
+
+def _out_range(start: int, size: int, k: int, s: int, p: int, d: int, n_out: int) -> tuple[int, int] | None:
+    """First and last output positions whose receptive field meets input [start, start+size)."""
+    lo = max(0, -(-(start + p - d * (k - 1)) // s))
+    hi = min(n_out - 1, (start + size - 1 + p) // s)
+    return (lo, hi) if lo <= hi else None
+
+
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)
 
 
 def input_chunks(shape: Sequence[int], chunk: int) -> list[torch.Tensor]:
@@ -199,6 +300,20 @@ def basis(shape: Sequence[int], cols: torch.Tensor, dtype, device) -> torch.Tens
     e = torch.zeros(len(cols), math.prod(shape), dtype=dtype, device=device)
     e[torch.arange(len(cols)), cols.to(device)] = 1
     return e.reshape(len(cols), *shape)
+
+
+def basis_window(shape: Sequence[int], cols: torch.Tensor, dtype, device) -> Window:
+    """`basis` as a Window over the bounding box of `cols` (image inputs), else whole."""
+    if len(shape) != 3:
+        return Window.whole(basis(shape, cols, dtype, device))
+    c, h, w = shape
+    cols = cols.to(device)
+    ch, r, q = cols // (h * w), (cols // w) % h, cols % w
+    r0, q0 = int(r.min()), int(q.min())
+    box = (c, int(r.max()) - r0 + 1, int(q.max()) - q0 + 1)
+    data = torch.zeros(len(cols), *box, dtype=dtype, device=device)
+    data[torch.arange(len(cols), device=device), ch, r - r0, q - q0] = 1
+    return Window(data, tuple(shape), r0, q0)
 
 
 def check_bytes(need: float, max_bytes: float, what: str) -> None:

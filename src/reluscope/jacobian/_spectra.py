@@ -43,11 +43,11 @@ from ._jacobians import (
     Output,
     as_batch,
     as_net,
-    basis,
+    basis_window,
     check_bytes,
     input_chunks,
     outputs,
-    propagate,
+    propagate_windows,
 )
 
 METHODS = ("auto", "gram", "svd")
@@ -240,16 +240,16 @@ def _sample_spectra(net, x1, outs, chunks, method, rtol, max_bytes) -> list[dict
     blocks: list[list[tuple[torch.Tensor, torch.Tensor]]] = [[] for _ in outs]
     active: dict[int, int] = {}
     for cols in chunks:
-        e = basis(net.input_shape, cols, x1.dtype, x1.device)
-        for i, stage, value, t in propagate(net, x1, e, stop):
+        e = basis_window(net.input_shape, cols, x1.dtype, x1.device)
+        for i, stage, value, t in propagate_windows(net, x1, e, stop):
             if stage == "pre" and net.layers[i].activation in ("relu", "leaky_relu"):
                 active[i] = int((value > 0).sum())
             j = wanted.get((i, stage))
             if j is None:
                 continue
-            t = t.reshape(len(cols), -1)
-            rows = t.ne(0).any(0).nonzero().squeeze(1)
-            blocks[j].append((rows, t[:, rows]))
+            data = t.data.reshape(len(cols), -1)
+            local = data.ne(0).any(0).nonzero().squeeze(1)
+            blocks[j].append((t.flat_index()[local], data[:, local]))
     n = math.prod(net.input_shape)
     results = []
     for j, o in enumerate(outs):
