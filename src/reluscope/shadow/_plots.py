@@ -117,3 +117,24 @@ def plot_reconstruction_errors(rec, kind: str = "mean"):
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def plot_shadow_curves(res):
+    """Test error against epoch per arm (mean ± std over seeds), one panel per budget."""
+    plt = _plt()
+    budgets = sorted({a.budget for a in res.arms})
+    fig, axes = plt.subplots(1, len(budgets), figsize=(4.2 * len(budgets), 3.3), squeeze=False)
+    colors = {"baseline": "tab:gray", "dropout": "tab:blue", "shadow": "tab:orange",
+              "dropout+shadow": "tab:red"}
+    for ax, b in zip(axes[0], budgets):
+        for a in (a for a in res.arms if a.budget == b):
+            ep = list(range(1, a.epochs + 1))
+            lo = [m - s for m, s in zip(a.curve_mean, a.curve_std)]
+            hi = [m + s for m, s in zip(a.curve_mean, a.curve_std)]
+            ax.plot(ep, a.curve_mean, color=colors.get(a.arm), label=f"{a.arm} ({a.mean:.3f})")
+            ax.fill_between(ep, lo, hi, color=colors.get(a.arm), alpha=0.15)
+        ax.set(xlabel="epoch", ylabel="test error", title=f"{b} labels", yscale="log")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -98,3 +98,88 @@ def reconstruct(model, data, images, layers, rho, alpha, input_shape, plot, json
     if plot is not None:
         _save(plot_reconstruction(res), plot)
     write_results(json_path, dict(model=str(model), data=ds.spec.to_dict(), **res.to_dict()))
+
+
+def _budgets(text: str):
+    out = []
+    for t in filter(None, (s.strip() for s in text.split(","))):
+        if t == "all":
+            out.append(None)
+        elif t.isdigit():
+            out.append(int(t))
+        else:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"bad label budget '{t}'; write e.g. 100,500,all")
+    return tuple(out)
+
+
+def _floats(text: str, what: str):
+    from ..errors import ConfigError
+
+    try:
+        return tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise ConfigError(f"bad {what} '{text}'; write comma-separated numbers") from None
+
+
+@command.command("train")
+@click.option("--data", default="digits", show_default=True,
+              help="digits, a folder of MNIST IDX files, an ImageFolder tree (e.g. CIFAR-10).")
+@click.option("--arch", default="auto", show_default=True,
+              help="Architecture (auto: mlp:256-256, or cifar_cnn for 3-channel images).")
+@click.option("--full", is_flag=True, help="Full configuration: budgets 100,500,1000,all, 5 seeds, "
+              "lr grid 0.01,0.03,0.1, 3000 steps, layer and rho sweeps (hours on a CPU).")
+@click.option("--budgets", default=None, help="Label budgets, e.g. 100,500,all.")
+@click.option("--seeds", type=int, default=None, help="Seeds per arm.")
+@click.option("--steps", type=int, default=None, help="Gradient steps per run (same for every arm).")
+@click.option("--lrs", default=None, help="Learning-rate grid tuned per arm on validation.")
+@click.option("--dropout", type=float, default=0.5, show_default=True)
+@click.option("--layer", default=None, help="Layer the SHADOW codes come from (default: top ReLU).")
+@click.option("--rho", type=float, default=0.5, show_default=True)
+@click.option("--ratio", type=float, default=1.0, show_default=True)
+@click.option("--sweep-layers", default=None, help="'all' or layer indices for the layer sweep.")
+@click.option("--sweep-rhos", default=None, help="rho values for the rho sweep, e.g. 0.25,0.5,1.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the test-error curves (PNG) here.")
+@json_option
+@common_options
+def train_cmd(data, arch, full, budgets, seeds, steps, lrs, dropout, layer, rho, ratio, sweep_layers,
+              sweep_rhos, plot, json_path, seed, device, quiet):
+    """SHADOW training: baseline, dropout, SHADOW, dropout+SHADOW at equal gradient steps."""
+    from ._experiment import ShadowTrainConfig, shadow_experiment
+    from ._plots import plot_shadow_curves
+
+    if arch == "auto":
+        arch = "cifar_cnn" if _channels(data) == 3 else "mlp:256-256"
+    kw = dict(data=data, arch=arch, dropout=dropout, rho=rho, ratio=ratio, seed=seed, device=device)
+    if layer is not None:
+        kw["layer"] = int(layer) if layer.lstrip("-").isdigit() else layer
+    if budgets:
+        kw["budgets"] = _budgets(budgets)
+    if seeds is not None:
+        kw["seeds"] = seeds
+    if steps is not None:
+        kw["steps"] = steps
+    if lrs:
+        kw["lrs"] = _floats(lrs, "learning rates")
+    if sweep_layers:
+        kw["sweep_layers"] = ("all",) if sweep_layers == "all" else tuple(_layers(sweep_layers))
+    if sweep_rhos:
+        kw["sweep_rhos"] = _floats(sweep_rhos, "rho values")
+    cfg = ShadowTrainConfig.full(**kw) if full else ShadowTrainConfig(**kw)
+    res = shadow_experiment(cfg)
+    for a in res.arms:
+        click.echo(f"budget {a.budget:>6} {a.arm:>15}: test error {a.mean:.4f} ± {a.std:.4f} (lr {a.lr})")
+    for v in res.verdicts():
+        click.echo(f"budget {v['budget']}: {v['arm']} vs {v['control']}: {v['verdict']} "
+                   f"({v['difference']:+.4f})")
+    if plot is not None:
+        _save(plot_shadow_curves(res), plot)
+    write_results(json_path, res)
+
+
+def _channels(data: str) -> int:
+    from ..data import load as load_data
+
+    return load_data(data).spec.shape[0]

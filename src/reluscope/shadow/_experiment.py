@@ -1,0 +1,236 @@
+"""The SHADOW experiment: baseline, dropout, SHADOW, dropout+SHADOW with equal gradient steps.
+
+Protocol (the paper's is unknown; every choice is a parameter):
+- a validation split (`val_fraction` of the training set, fixed seed) is held out; a label
+  budget b takes b random samples of the rest (fixed per budget, the same for every arm);
+- every arm runs the same number of gradient steps (`steps`, rounded up to whole epochs of
+  the budget); SHADOW adds `ratio` synthetic samples to each batch (so more compute per
+  step, not more steps);
+- the learning rate is tuned per arm and budget on the validation split (seed 0, final
+  epoch error); the chosen rate is then run with `seeds` seeds and evaluated on the test
+  split: final test error mean ± std and the test error after every epoch;
+- optional sweeps of the SHADOW layer and of ρ at one budget, with the SHADOW arm's rate.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import asdict, dataclass, field, replace
+
+import torch
+
+from .._progress import progress
+from ..errors import ConfigError
+
+ARMS = ("baseline", "dropout", "shadow", "dropout+shadow")
+
+
+@dataclass(frozen=True)
+class ShadowTrainConfig:
+    """Configuration of `shadow_experiment` (defaults: the reduced CI configuration)."""
+
+    data: str = "digits"
+    arch: str = "mlp:256-256"
+    budgets: tuple = (100, None)  # None: every training label
+    seeds: int = 2
+    steps: int = 150
+    lrs: tuple = (0.05,)
+    batch_size: int = 64
+    optimizer: str = "sgd"
+    dropout: float = 0.5
+    layer: int | str | None = None  # None: the top ReLU layer
+    rho: float = 0.5
+    ratio: float = 1.0
+    val_fraction: float = 0.2
+    arms: tuple = ARMS
+    sweep_budget: int | None = None  # budget of the sweeps (default: the first budget)
+    sweep_layers: tuple = ()
+    sweep_rhos: tuple = ()
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self):
+        if self.seeds < 1 or self.steps < 1 or not self.lrs or not self.budgets:
+            raise ConfigError("seeds and steps must be >= 1, and lrs and budgets non-empty")
+        bad = [a for a in self.arms if a not in ARMS]
+        if bad:
+            raise ConfigError(f"unknown arm(s) {bad}; choose from {', '.join(ARMS)}")
+        if not 0 < self.val_fraction < 1:
+            raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+
+    @classmethod
+    def full(cls, data: str = "digits", **kw) -> ShadowTrainConfig:
+        """The full configuration: budgets 100/500/1000/all, 5 seeds, a 3-point lr grid,
+        layer and ρ sweeps; the CIFAR CNN for image folders with 3 channels."""
+        base = dict(data=data, budgets=(100, 500, 1000, None), seeds=5, steps=3000,
+                    lrs=(0.01, 0.03, 0.1), sweep_layers=("all",), sweep_rhos=(0.25, 0.5, 0.75, 1.0))
+        base.update(kw)
+        return cls(**base)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ArmResult:
+    """One arm at one budget: the tuned rate, validation errors per rate, test errors per seed,
+    and the mean ± std test error after every epoch."""
+
+    arm: str
+    budget: int
+    lr: float
+    epochs: int
+    val_errors: dict
+    test_errors: list
+    curve_mean: list
+    curve_std: list
+    seconds: float
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.test_errors)
+
+    @property
+    def std(self) -> float:
+        return statistics.stdev(self.test_errors) if len(self.test_errors) > 1 else 0.0
+
+    def to_dict(self) -> dict:
+        return dict(asdict(self), mean=self.mean, std=self.std)
+
+
+@dataclass(frozen=True)
+class ShadowTrainResult:
+    config: ShadowTrainConfig
+    arms: list[ArmResult]
+    sweeps: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def arm(self, name: str, budget: int) -> ArmResult:
+        for a in self.arms:
+            if a.arm == name and a.budget == budget:
+                return a
+        raise KeyError(f"no arm {name} at budget {budget}")
+
+    def verdicts(self) -> list[dict]:
+        """Per budget, SHADOW vs its control (baseline, and dropout): helps / no difference / hurts.
+
+        A difference counts when the means differ by more than the larger std (a plain
+        rule of thumb over few seeds, not a significance test).
+        """
+        out = []
+        for budget in sorted({a.budget for a in self.arms}):
+            for ctrl, arm in (("baseline", "shadow"), ("dropout", "dropout+shadow")):
+                try:
+                    c, s = self.arm(ctrl, budget), self.arm(arm, budget)
+                except KeyError:
+                    continue
+                diff = s.mean - c.mean
+                margin = max(c.std, s.std)
+                word = "helps" if diff < -margin else "hurts" if diff > margin else "no clear difference"
+                out.append(dict(budget=budget, control=ctrl, arm=arm, control_error=c.mean,
+                                arm_error=s.mean, difference=diff, margin=margin, verdict=word))
+        return out
+
+    def to_dict(self) -> dict:
+        return dict(config=self.config.to_dict(), arms=[a.to_dict() for a in self.arms],
+                    sweeps=self.sweeps, verdicts=self.verdicts(), notes=self.notes)
+
+
+def _subsets(ds, cfg: ShadowTrainConfig):
+    from ..data import Dataset, Split
+
+    gen = torch.Generator().manual_seed(cfg.seed)
+    perm = torch.randperm(len(ds.train), generator=gen)
+    n_val = max(1, int(round(cfg.val_fraction * len(perm))))
+    val, pool = perm[:n_val], perm[n_val:]
+    val_split = Split(ds.train.x[val], ds.train.y[val])
+    budgets = []
+    for b in cfg.budgets:
+        size = len(pool) if b is None or b == "all" else int(b)
+        if not 0 < size <= len(pool):
+            raise ConfigError(f"label budget {b} is outside 1..{len(pool)} (training labels after the "
+                              "validation split)")
+        idx = pool[:size]
+        train = Split(ds.train.x[idx], ds.train.y[idx])
+        budgets.append((size, Dataset(train, val_split, ds.spec), Dataset(train, ds.test, ds.spec)))
+    return budgets
+
+
+def _run(cfg: ShadowTrainConfig, data, arm: str, lr: float, seed: int, layer=None, rho=None):
+    from .. import nets
+    from ..train import TrainConfig, train
+    from ._augment import ShadowAugment
+
+    steps_per_epoch = math.ceil(len(data.train) / cfg.batch_size)
+    epochs = math.ceil(cfg.steps / steps_per_epoch)
+    torch.manual_seed(seed)
+    model = nets.build(cfg.arch, data.spec.shape, data.spec.classes,
+                       dropout=cfg.dropout if "dropout" in arm else 0.0)
+    aug = None
+    if "shadow" in arm:
+        aug = ShadowAugment(model, layer=cfg.layer if layer is None else layer,
+                            rho=cfg.rho if rho is None else rho, ratio=cfg.ratio, seed=seed,
+                            input_shape=data.spec.shape)
+    tc = TrainConfig(epochs=epochs, lr=lr, optimizer=cfg.optimizer, batch_size=cfg.batch_size, seed=seed,
+                     device=cfg.device)
+    hist = train(model, data, tc, augment=aug).history
+    return [1 - h["test_acc"] for h in hist], epochs
+
+
+def _arm(cfg, arm, size, tune_data, test_data) -> ArmResult:
+    import time
+
+    start = time.perf_counter()
+    val = {}
+    if len(cfg.lrs) > 1:
+        for lr in cfg.lrs:
+            val[lr] = _run(cfg, tune_data, arm, lr, cfg.seed)[0][-1]
+        lr = min(cfg.lrs, key=lambda r: (val[r], cfg.lrs.index(r)))
+    else:
+        lr = cfg.lrs[0]
+    curves, epochs = [], 0
+    for s in range(cfg.seeds):
+        curve, epochs = _run(cfg, test_data, arm, lr, cfg.seed + s)
+        curves.append(curve)
+    mean = [statistics.fmean(c[e] for c in curves) for e in range(epochs)]
+    std = [statistics.stdev(c[e] for c in curves) if len(curves) > 1 else 0.0 for e in range(epochs)]
+    return ArmResult(arm, size, lr, epochs, {str(k): v for k, v in val.items()}, [c[-1] for c in curves],
+                     mean, std, time.perf_counter() - start)
+
+
+def shadow_experiment(cfg: ShadowTrainConfig = ShadowTrainConfig()) -> ShadowTrainResult:
+    """Run the four arms at every label budget (and the optional sweeps).
+
+    Returns:
+        A `ShadowTrainResult`; `verdicts()` says per budget whether SHADOW helps.
+    """
+    from .. import nets
+    from ..data import load as load_data
+
+    ds = load_data(cfg.data, seed=cfg.seed)
+    budgets = _subsets(ds, cfg)
+    arms = []
+    cells = [(arm, b) for b in budgets for arm in cfg.arms]
+    for arm, (size, tune, test) in progress(cells, desc="SHADOW arms"):
+        arms.append(_arm(cfg, arm, size, tune, test))
+    sweeps = []
+    if cfg.sweep_layers or cfg.sweep_rhos:
+        size, _, test = budgets[0] if cfg.sweep_budget is None else \
+            next(b for b in budgets if b[0] == cfg.sweep_budget)
+        lr = next(a.lr for a in arms if a.arm == "shadow" and a.budget == size) \
+            if "shadow" in cfg.arms else cfg.lrs[0]
+        probe = nets.load(nets.build(cfg.arch, ds.spec.shape, ds.spec.classes), input_shape=ds.spec.shape)
+        layers = list(cfg.sweep_layers)
+        if layers == ["all"]:
+            layers = probe.relu_layers()
+        grid = [("layer", v) for v in layers] + [("rho", float(v)) for v in cfg.sweep_rhos]
+        for kind, value in progress(grid, desc="SHADOW sweeps"):
+            errs = [_run(replace(cfg), test, "shadow", lr, cfg.seed + s,
+                         **({"layer": value} if kind == "layer" else {"rho": value}))[0][-1]
+                    for s in range(cfg.seeds)]
+            sweeps.append(dict(kind=kind, value=value, budget=size, lr=lr, test_errors=errs,
+                               mean=statistics.fmean(errs),
+                               std=statistics.stdev(errs) if len(errs) > 1 else 0.0))
+    notes = [f"{ds!r}; validation split {cfg.val_fraction:.0%} of the training set"]
+    return ShadowTrainResult(cfg, arms, sweeps, notes)

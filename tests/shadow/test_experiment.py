@@ -1,0 +1,60 @@
+"""The SHADOW experiment: arms, equal steps, determinism, CLI, report section (tiny configs)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from reluscope.cli import main
+from reluscope.errors import ConfigError
+from reluscope.report._registry import ReportContext, Section
+from reluscope.shadow import ShadowTrainConfig, shadow_experiment
+from reluscope.shadow import report as shadow_report
+
+TINY = dict(data="digits", arch="mlp:32", budgets=(64,), seeds=2, steps=6, lrs=(0.05,), batch_size=32)
+
+
+def test_arms_equal_steps_and_determinism():
+    cfg = ShadowTrainConfig(**TINY, sweep_rhos=(0.25,), sweep_layers=("all",))
+    res = shadow_experiment(cfg)
+    assert [a.arm for a in res.arms] == ["baseline", "dropout", "shadow", "dropout+shadow"]
+    assert {a.epochs for a in res.arms} == {3}  # 6 steps of 32 on 64 labels, every arm
+    for a in res.arms:
+        assert len(a.test_errors) == 2 and len(a.curve_mean) == 3 and 0 <= a.mean <= 1
+    assert [(s["kind"], s["value"]) for s in res.sweeps] == [("layer", 0), ("rho", 0.25)]
+    again = shadow_experiment(cfg)
+    assert [a.test_errors for a in again.arms] == [a.test_errors for a in res.arms]
+    assert [a.curve_mean for a in again.arms] == [a.curve_mean for a in res.arms]
+    assert again.sweeps == res.sweeps
+    json.dumps(res.to_dict())
+    assert {v["verdict"] for v in res.verdicts()} <= {"helps", "hurts", "no clear difference"}
+
+
+def test_lr_tuning_on_validation():
+    res = shadow_experiment(ShadowTrainConfig(**{**TINY, "lrs": (0.001, 0.1), "seeds": 1},
+                                              arms=("baseline",)))
+    a = res.arms[0]
+    assert set(a.val_errors) == {"0.001", "0.1"}
+    assert a.lr == min((0.001, 0.1), key=lambda r: a.val_errors[str(r)])
+
+
+def test_bad_configs():
+    with pytest.raises(ConfigError, match="arm"):
+        ShadowTrainConfig(arms=("magic",))
+    with pytest.raises(ConfigError, match="budget"):
+        shadow_experiment(ShadowTrainConfig(**{**TINY, "budgets": (10**6,)}))
+
+
+def test_cli_train_and_report_section(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "s.json"
+    code = main(["shadow", "train", "--data", "digits", "--arch", "mlp:32", "--budgets", "64", "--seeds", "2",
+                 "--steps", "4", "--json", str(out), "--plot", str(tmp_path / "c.png"), "-q"])
+    assert code == 0 and "dropout+shadow" in capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert len(data["arms"]) == 4 and len(data["verdicts"]) == 2 and (tmp_path / "c.png").stat().st_size > 0
+    assert main(["shadow", "train", "--budgets", "ten", "-q"]) == 2
+    monkeypatch.setattr(shadow_report, "quick_train_config",
+                        lambda seed=0: ShadowTrainConfig(**TINY, seed=seed))
+    sec = shadow_report.build_training(ReportContext(model=None, net=None, data=None, quick=True))
+    assert isinstance(sec, Section) and "data:image/png" in sec.body and len(sec.claims) == 1
