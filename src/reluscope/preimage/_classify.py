@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from ._omni import OmniResult, is_omnidirectional
-from ._tol import Tolerances, numerical_rank
+from ._tol import Tolerances, numerical_rank, triangular_full_rank
 
 KINDS = ("singleton", "compact", "unbounded", "undecided")
 
@@ -174,18 +174,23 @@ def _result(kind, reason, omni: OmniResult, base, cert_kind=None, cert=None) -> 
 def _null_space(A: np.ndarray, n: int, tol: Tolerances, ref: float) -> tuple[int, np.ndarray, bool]:
     """Rank of A (p x n), an orthonormal basis (n x d) of its null space, and `decided`.
 
-    Singular values are compared with `tol.rank * ref` where ref is the largest row norm
-    of the whole layer (an upper bound on sigma_max of any row subset scaled by sqrt(m);
-    using the layer keeps the test independent of which rows are active). Full column
-    rank is first tried from the Gram matrix's eigenvalues, which is several times
-    cheaper than an SVD and safe when sigma_min is far above the threshold.
+    Singular values are compared with `tol.rank * max(ref, sigma_max)`, ref being the largest
+    row norm of the whole layer (so the test does not depend on which rows are active).
+    Fast paths: a QR factorisation and the cheap triangular test `triangular_full_rank`
+    settle full (row or column) rank; only inconclusive cases pay for an SVD.
     """
-    if A.shape[0] == 0:
+    p = A.shape[0]
+    if p == 0:
         return 0, np.eye(n), True
-    if A.shape[0] >= n:
-        ev = np.linalg.eigvalsh(A.T @ A)
-        if ev[0] > tol.gram * ev[-1] and np.sqrt(ev[0]) > tol.band * tol.rank * ref:
+    if p >= n:
+        R = np.linalg.qr(A, mode="r")
+        if triangular_full_rank(R[:n], tol, ref) is not None:
             return n, np.zeros((n, 0)), True
+    else:
+        # null(A) = span Q[:, p:] from a complete QR of A^T, whenever A has full row rank.
+        Q, R = np.linalg.qr(A.T, mode="complete")
+        if triangular_full_rank(R[:p], tol, ref) is not None:
+            return p, Q[:, p:], True
     _, s, Vt = np.linalg.svd(A, full_matrices=True)
     rank, decided = numerical_rank(s, tol, scale=max(ref, float(s[0])))
     return rank, Vt[rank:].T, decided

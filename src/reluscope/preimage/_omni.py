@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ShapeError
-from ._tol import Tolerances, numerical_rank
+from ._tol import Tolerances, numerical_rank, triangular_full_rank
 
-_SEARCH_STEPS = 25  # projected-gradient steps of the cheap direction search
+_DIRECTION_STEPS = 60  # L-BFGS-B iterations of the direction search (unbounded certificate)
+_LAMBDA_STEPS = 300  # L-BFGS-B iterations of the lambda search (omnidirectional certificate)
 
 
 @dataclass(frozen=True)
@@ -103,16 +104,27 @@ def _decide(M: np.ndarray, tol: Tolerances, row_scale, search: bool, naive: bool
         return OmniResult(False, "trivial", "every row is zero", direction=z)
     Mk, nk = M[keep], norms[keep]
     Mn = Mk / nk[:, None]  # row scaling keeps the answer and conditions the problem
-    U, s, Vt = np.linalg.svd(Mn, full_matrices=len(Mn) < d)  # full: a null vector when k < d
-    rank, decided = numerical_rank(s, tol)
-    if not decided:
-        return OmniResult(None, "rank", "rank of M inside the undecided band")
-    if rank < d:  # a null vector z has M z = 0
-        return _direction(Mk, Vt[rank], tol, "rank", f"rank {rank} < {d}")
-    # From here on M = D^-1 U S Vt with U orthonormal: solve on U, map z back by V S^-1.
-    to_z = Vt.T / s
-    if len(Mn) <= d:  # square and invertible: M z = -D^-1 1 < 0
-        return _direction(Mk, to_z @ (-U.T @ np.ones(len(Mn))), tol, "rank", f"{len(Mn)} rows in R^{d}")
+    if len(Mn) <= d:  # at most d rows: never omnidirectional; the SVD gives the direction
+        U, s, Vt = np.linalg.svd(Mn, full_matrices=True)
+        rank, decided = numerical_rank(s, tol)
+        if not decided:
+            return OmniResult(None, "rank", "rank of M inside the undecided band")
+        if rank < d:  # a null vector z has M z = 0
+            return _direction(Mk, Vt[rank], tol, "rank", f"rank {rank} < {d}")
+        z = (Vt.T / s) @ (-U.T @ np.ones(len(Mn)))  # square and invertible: M z = -D^-1 1 < 0
+        return _direction(Mk, z, tol, "rank", f"{len(Mn)} rows in R^{d}")
+    # Mn = U R with U orthonormal (QR, cheaper than an SVD of Mn); the SVD of the small R
+    # decides the rank. The problem is solved on U and z is mapped back by R^-1.
+    U, R = np.linalg.qr(Mn)
+    to_z = triangular_full_rank(R, tol)  # R^-1 when rank d is certain
+    if to_z is None:
+        Ur, s, Vt = np.linalg.svd(R)
+        rank, decided = numerical_rank(s, tol)
+        if not decided:
+            return OmniResult(None, "rank", "rank of M inside the undecided band")
+        if rank < d:
+            return _direction(Mk, Vt[rank], tol, "rank", f"rank {rank} < {d}")
+        to_z = (Vt.T / s) @ Ur.T
     if search:
         zu = _search_direction(U)
         if zu is not None:
@@ -166,32 +178,58 @@ def _certifies_lambda(U: np.ndarray, lam_u: np.ndarray, tol: Tolerances) -> bool
 
 
 def _search_lambda(U: np.ndarray, tol: Tolerances) -> np.ndarray | None:
-    """Alternating projections between `{lambda >= 1}` and `null(U^T)`; a certified
-    `lambda > 0` or None. Rows deep around the origin converge in a few steps."""
-    lam = np.ones(U.shape[0])
-    for _ in range(_SEARCH_STEPS):
-        lam = lam - U @ (U.T @ lam)
+    """Minimise `|U^T lambda|^2` over `lambda >= 1` (L-BFGS-B) until `lambda - U U^T lambda`
+    is a certified positive null vector; None when it is not found in `_LAMBDA_STEPS`."""
+    from scipy.optimize import minimize
+
+    found = []
+
+    def fun(lam):
+        r = U.T @ lam
+        return 0.5 * float(r @ r), U @ r
+
+    def stop(xk):  # called by L-BFGS-B with the current iterate
+        lam = xk - U @ (U.T @ xk)
         if lam.min() > 0 and _certifies_lambda(U, lam, tol):
-            return lam
-        np.maximum(lam, 1.0, out=lam)
-    return None
+            found.append(lam)
+            raise StopIteration
+
+    k = U.shape[0]
+    x0 = np.ones(k)
+    try:
+        stop(x0)
+        minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=[(1.0, None)] * k, callback=stop,
+                 options=dict(maxiter=_LAMBDA_STEPS, ftol=0.0, gtol=0.0))
+    except StopIteration:
+        pass
+    return found[0] if found else None
 
 
 def _search_direction(U: np.ndarray) -> np.ndarray | None:
-    """A few projected-gradient steps on `|(U z + 1)_+|^2`; a z with `U z < 0` or None.
+    """Minimise `|(U z + 1)_+|^2` (L-BFGS-B, from the least-squares z of `U z = -1`) until
+    `U z < 0`; None when not found in `_DIRECTION_STEPS`. Rows that lie in an open
+    half-space (the unbounded case) are found fast; omnidirectional rows never pass."""
+    from scipy.optimize import minimize
 
-    U has orthonormal columns, so the gradient is 1-Lipschitz and step 1 is safe. Rows
-    that all lie in an open half-space (the common unbounded case of trained layers)
-    are found in a handful of steps; omnidirectional M never passes the check.
-    """
-    ones = np.ones(U.shape[0])
-    z = -U.T @ ones  # least-squares solution of U z = -1
-    for _ in range(_SEARCH_STEPS):
-        r = U @ z
-        if r.max() < 0:
-            return z
-        z = z - U.T @ np.maximum(r + 1.0, 0.0)
-    return z if (U @ z).max() < 0 else None
+    found = []
+
+    def fun(z):
+        r = np.maximum(U @ z + 1.0, 0.0)
+        return 0.5 * float(r @ r), U.T @ r
+
+    def stop(zk):
+        if (U @ zk).max() < 0:
+            found.append(zk.copy())
+            raise StopIteration
+
+    z0 = -U.T @ np.ones(U.shape[0])
+    try:
+        stop(z0)
+        minimize(fun, z0, jac=True, method="L-BFGS-B", callback=stop,
+                 options=dict(maxiter=_DIRECTION_STEPS, ftol=0.0, gtol=0.0))
+    except StopIteration:
+        pass
+    return found[0] if found else None
 
 
 def _lp(M, U, to_z, nk, keep, tol: Tolerances) -> OmniResult:
