@@ -81,3 +81,14 @@ def test_trainer_cli_option(tmp_path, capsys):
     code = main(["train", "--data", "digits", "--arch", "mlp:32", "--epochs", "1", "--shadow", "rho=7",
                  "--out", str(tmp_path / "m.pt"), "--quiet"])
     assert code == 2
+
+
+def test_fitted_alpha_is_reused_between_refits():
+    aug = ShadowAugment(_model(), rho=1.0, ratio=1, input_shape=(1, 8, 8), refit_every=3)
+    x = torch.rand(5, 1, 8, 8)
+    first = aug.synthesize(x)
+    fitted = list(aug._fitted)
+    assert len(fitted) == 2 and all(a > 0 for a in fitted)  # one α per reversed layer
+    torch.testing.assert_close(aug.synthesize(x), first)  # rho = 1: same α, same sample
+    with pytest.raises(ConfigError, match="refit_every"):
+        ShadowAugment(_model(), input_shape=(1, 8, 8), refit_every=0)

@@ -22,9 +22,9 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ._sampler import generator_from, sample
+from ._sampler import generator_from, sample_chain
 
-_KEYS = ("layer", "rho", "ratio", "alpha")
+_KEYS = ("layer", "rho", "ratio", "alpha", "refit_every")
 
 
 class ShadowAugment:
@@ -36,6 +36,9 @@ class ShadowAugment:
         rho: keep probability of the shadow model's dropout noise.
         ratio: synthetic samples per real sample (0.5: half the batch; 2: twice).
         alpha: scale rule of `sample` (default "fit": see `reconstruct`).
+        refit_every: with alpha="fit", refit the per-layer α on every `refit_every`-th batch
+            and reuse the fitted values in between (α drifts slowly; this saves one matrix
+            product per layer per batch). 1 refits on every batch.
         clamp: clip synthetic inputs to this range (e.g. the data's value range), or None.
         seed: seed of the noise (same seed, same synthetic batches).
         input_shape: for an nn.Module whose input shape cannot be inferred.
@@ -50,7 +53,7 @@ class ShadowAugment:
 
     def __init__(self, net_or_model, layer: int | str | None = None, rho: float = 0.5, ratio: float = 1.0,
                  alpha: str | float = "fit", clamp: tuple[float, float] | None = None, seed: int = 0,
-                 input_shape: tuple[int, ...] | None = None):
+                 input_shape: tuple[int, ...] | None = None, refit_every: int = 20):
         from .. import nets
 
         if isinstance(net_or_model, nn.Module):
@@ -70,7 +73,12 @@ class ShadowAugment:
         except (IndexError, KeyError) as exc:
             raise ConfigError(f"SHADOW layer {layer!r}: {exc.args[0]}") from None
         self.rho, self.ratio, self.alpha, self.clamp, self.seed = float(rho), float(ratio), alpha, clamp, seed
+        if int(refit_every) < 1:
+            raise ConfigError(f"refit_every must be >= 1, got {refit_every}")
+        self.refit_every = int(refit_every)
         self._gen: torch.Generator | None = None
+        self._fitted: list[float] | None = None
+        self._calls = 0
 
     @classmethod
     def from_spec(cls, net_or_model, spec: str, seed: int = 0, **kwargs) -> ShadowAugment:
@@ -91,6 +99,8 @@ class ShadowAugment:
             try:
                 if key == "layer":
                     opts[key] = int(value) if value.lstrip("-").isdigit() else value
+                elif key == "refit_every":
+                    opts[key] = int(value)
                 elif key == "alpha":
                     opts[key] = value if value in ("fit", "scaled", "paper") else float(value)
                 else:
@@ -110,7 +120,15 @@ class ShadowAugment:
         # with running statistics), so h is the deterministic code whatever the model's mode.
         with torch.no_grad():
             h = self.net.forward(x.to(self.net.dtype), upto=self.layer)
-            xs = sample(self.net, h, layer=self.layer, rho=self.rho, alpha=self.alpha, generator=self._gen)
+            alpha = self.alpha
+            if alpha == "fit" and self._fitted is not None and self._calls % self.refit_every:
+                alpha = self._fitted
+            record: list[float] = []
+            xs = sample_chain(self.net, h, layer=self.layer, rho=self.rho, alpha=alpha, generator=self._gen,
+                              record=record)[-1]
+            if self.alpha == "fit" and alpha == "fit":
+                self._fitted = record
+            self._calls += 1
         xs = xs.reshape(x.shape).to(x.dtype)
         if self.clamp is not None:
             xs = xs.clamp_(*self.clamp)

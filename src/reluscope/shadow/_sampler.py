@@ -200,7 +200,8 @@ def generator_from(generator: torch.Generator | int | None, device="cpu") -> tor
 @torch.no_grad()
 def sample_chain(net, h: torch.Tensor, *, layer: int | str | None = None, rho: float | Sequence[float] = 0.5,
                  until: int | str = 0, alpha: str | float | Sequence = "scaled", exact_k: bool = False,
-                 generator: torch.Generator | int | None = None) -> list[torch.Tensor]:
+                 generator: torch.Generator | int | None = None,
+                 record: list | None = None) -> list[torch.Tensor]:
     """Draw from the shadow model from layer `layer`'s output down to layer `until`'s input.
 
     Arguments:
@@ -215,6 +216,8 @@ def sample_chain(net, h: torch.Tensor, *, layer: int | str | None = None, rho: f
             so break the theory's scale), or one of these per layer.
         exact_k: keep exactly `round(rho · n)` coordinates per sample instead of independent keeps.
         generator: a `torch.Generator` or an int seed (same seed, same sample).
+        record: if a list, the α used at each step (top down) is appended to it (e.g. to
+            reuse fitted values on later batches).
 
     Returns:
         `[h, h^(layer-1), ..., x~]`: every level of the sample, top first; the last one has
@@ -247,9 +250,12 @@ def sample_chain(net, h: torch.Tensor, *, layer: int | str | None = None, rho: f
     for i, r, a in zip(reversed_layers, rhos, alphas):
         lay = net.layers[i]
         if a == "fit":
-            cur = _fit_step(lay, cur, r, exact_k=exact_k, generator=gen)
+            cur, used = _fit_step(lay, cur, r, exact_k=exact_k, generator=gen)
         else:
-            cur = step(lay, cur, r, alpha=layer_alpha(lay, r, a), exact_k=exact_k, generator=gen)
+            used = layer_alpha(lay, r, a)
+            cur = step(lay, cur, r, alpha=used, exact_k=exact_k, generator=gen)
+        if record is not None:
+            record.append(used)
         below = net.layers[i - 1].out_shape if i > 0 else net.input_shape
         cur = cur.reshape(cur.shape[0], *below)
         out.append(cur)
@@ -275,7 +281,7 @@ def step(layer, h: torch.Tensor, rho: float, *, alpha: float, exact_k: bool = Fa
 
 
 def _fit_step(layer, h: torch.Tensor, rho: float, *, exact_k: bool,
-              generator: torch.Generator | None) -> torch.Tensor:
+              generator: torch.Generator | None) -> tuple[torch.Tensor, float]:
     """A step whose α is the least-squares fit of `α W_torch x~ ≈ h` over the batch.
 
     ReLU is positively homogeneous, so `x~(α) = α x~(1)` and the best α is closed form.
@@ -283,9 +289,10 @@ def _fit_step(layer, h: torch.Tensor, rho: float, *, exact_k: bool,
     z = step(layer, h, rho, alpha=1.0, exact_k=exact_k, generator=generator)
     y = _affine_in(layer, z, z.dtype) if layer.kind != "linear" else \
         z.flatten(1) @ layer.parameters()[0].detach().to(z.dtype).T
-    hy = float((y.flatten(1).double() * h.flatten(1).double()).sum())
-    yy = float(y.double().pow(2).sum())
-    return z.mul_(hy / yy if yy > 0 else 0.0)
+    y, hf = y.reshape(-1), h.reshape(-1).to(y.dtype)
+    hy, yy = float(torch.dot(y, hf)), float(torch.dot(y, y))
+    alpha = hy / yy if yy > 0 else 0.0
+    return z.mul_(alpha), alpha
 
 
 def sample(net, h: torch.Tensor, *, layer: int | str | None = None, rho: float | Sequence[float] = 0.5,
