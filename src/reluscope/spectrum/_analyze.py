@@ -12,6 +12,7 @@ from torch import nn
 
 from .. import _progress
 from ..errors import ConfigError, ModelError
+from ._blas import one_blas_thread
 from ._conv import DEFAULT_MAX_DENSE, ConvSpectrum, conv_singular_values
 from ._mp import DEFAULT_FALSE_ALARM, MPFit, fit_mp
 from ._powerlaw import PowerLawFit, fit_power_law
@@ -267,8 +268,9 @@ def _singular_values(w: np.ndarray) -> np.ndarray:
     Gram eigenvalues lose relative accuracy only for singular values below ~1e-8 of the
     largest, far below anything the MP statistics resolve.
     """
-    gram = w.T @ w if w.shape[0] >= w.shape[1] else w @ w.T
-    ev = np.linalg.eigvalsh(gram)
+    with one_blas_thread():
+        gram = w.T @ w if w.shape[0] >= w.shape[1] else w @ w.T
+        ev = np.linalg.eigvalsh(gram)
     return np.sqrt(np.clip(ev, 0.0, None))[::-1].copy()
 
 

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ShapeError
+from ._blas import one_blas_thread
 
 DEFAULT_MAX_DENSE = 2048
 
@@ -87,7 +88,7 @@ def circular_conv_singular_values(kernel: torch.Tensor, input_size: tuple[int, i
     # Place the (dilated) taps on the H x W torus; the 2-D FFT gives P(u, v) for every frequency.
     torus = torch.zeros(c_out, c_in_g, h, w, dtype=torch.float64)
     torus[:, :, : (kh - 1) * dh + 1 : dh, : (kw - 1) * dw + 1 : dw] = k
-    p = torch.fft.fft2(torus)  # (c_out, c_in_g, H, W)
+    p = torch.fft.fft2(torus).numpy()  # (c_out, c_in_g, H, W)
     go = c_out // groups
     out = []
     for g in range(groups):
@@ -95,10 +96,22 @@ def circular_conv_singular_values(kernel: torch.Tensor, input_size: tuple[int, i
         # Alias the s_h * s_w input frequencies that land on one output frequency.
         ho, wo = h // sh, w // sw
         pg = pg.reshape(go, c_in_g, sh, ho, sw, wo)  # u = j * ho + u'
-        blocks = pg.permute(3, 5, 0, 2, 4, 1).reshape(ho * wo, go, sh * sw * c_in_g) / math.sqrt(sh * sw)
-        out.append(torch.linalg.svdvals(blocks).reshape(-1))
-    vals = torch.cat(out).numpy()
+        blocks = pg.transpose(3, 5, 0, 2, 4, 1).reshape(ho * wo, go, sh * sw * c_in_g) / math.sqrt(sh * sw)
+        out.append(_batched_singular_values(blocks).reshape(-1))
+    vals = np.concatenate(out)
     return np.sort(vals)[::-1].copy()
+
+
+def _batched_singular_values(blocks: np.ndarray) -> np.ndarray:
+    """Singular values of a batch of small complex matrices, from the Hermitian Gram matrix
+    on the smaller side (numpy, one BLAS thread: 30x faster than torch's batched complex
+    svdvals here; absolute error ~1e-15 of the largest value)."""
+    if blocks.shape[1] > blocks.shape[2]:
+        blocks = blocks.conj().transpose(0, 2, 1)
+    with one_blas_thread():
+        gram = blocks @ blocks.conj().transpose(0, 2, 1)
+        ev = np.linalg.eigvalsh(gram)
+    return np.sqrt(np.clip(ev, 0.0, None))
 
 
 def conv_singular_values(layer, max_dense: int = DEFAULT_MAX_DENSE) -> ConvSpectrum:
@@ -156,9 +169,11 @@ def _dense_singular_values(layer) -> np.ndarray:
         # rows are the operator applied to basis images: A^T, shape (n_in, n_out)
         a = torch.cat([op(eye[s:s + 512]).reshape(-1, n_out) for s in range(0, n_in, 512)])
     a = a.numpy()
-    gram = a @ a.T if n_in <= n_out else a.T @ a
-    # numpy's LAPACK: torch's eigvalsh is many times slower here on small CPU machines
-    ev = np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0.0, None))
+    # numpy's LAPACK with one BLAS thread: torch's eigvalsh is many times slower here on
+    # small CPU machines, and so is multithreaded OpenBLAS right after torch ops (_blas.py)
+    with one_blas_thread():
+        gram = a @ a.T if n_in <= n_out else a.T @ a
+        ev = np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0.0, None))
     return np.sort(ev)[::-1].copy()
 
 
