@@ -44,7 +44,7 @@ def trained_layer(seed: int = 0):
     return W, b, X, float(result.final["test_acc"])
 
 
-def naive(W, b, x) -> tuple[str, float]:
+def naive(W, b, x, time_limit: float | None = None) -> tuple[str, float]:
     """Null space by SVD, then the naive LP form; returns (kind, seconds)."""
     from reluscope.preimage import Tolerances, is_omnidirectional, numerical_rank
 
@@ -56,7 +56,7 @@ def naive(W, b, x) -> tuple[str, float]:
     if rank == W.shape[1]:
         return "singleton", time.perf_counter() - start
     M = W[~P] @ Vt[rank:].T
-    res = is_omnidirectional(M, search=False, naive=True)
+    res = is_omnidirectional(M, search=False, naive=True, time_limit=time_limit)
     kind = {True: "compact", False: "unbounded", None: "undecided"}[res.omnidirectional]
     return kind, time.perf_counter() - start
 
@@ -64,7 +64,9 @@ def naive(W, b, x) -> tuple[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=50)
-    ap.add_argument("--naive-samples", type=int, default=8, help="samples for the (slow) naive form")
+    ap.add_argument("--naive-samples", type=int, default=6, help="samples for the (slow) naive form")
+    ap.add_argument("--naive-limit", type=float, default=120.0,
+                    help="seconds per naive LP; a sample that hits it counts with the limit (a lower bound)")
     args = ap.parse_args()
 
     from threadpoolctl import threadpool_limits
@@ -77,6 +79,7 @@ def main() -> None:
     X = X[np.sort(rng.choice(len(X), args.samples, replace=False))]
     print(f"layer {W.shape[0]}x{W.shape[1]} (test acc {acc:.3f}), {len(X)} MNIST test samples")
 
+    classify(W, b, X[0]), naive(W, b, X[-1])  # warm-up: imports and first-call costs out of the timings
     ours = [classify(W, b, x) for x in X]
     pos = np.array([r.n_positive for r in ours])
     kinds = {k: sum(r.kind == k for r in ours) for k in ("singleton", "compact", "unbounded", "undecided")}
@@ -94,17 +97,20 @@ def main() -> None:
           "process start-up included)")
 
     n = min(args.naive_samples, len(X))
-    t_naive, agree = [], 0
+    t_naive, agree, capped = [], 0, 0
     for i in range(n):
-        kind, sec = naive(W, b, X[i])
+        kind, sec = naive(W, b, X[i], args.naive_limit)
         t_naive.append(sec)
         agree += kind == ours[i].kind
+        capped += kind == "undecided" and sec >= args.naive_limit
         print(f"  naive sample {i}: {kind:<10} {sec:7.2f} s   ours: {ours[i].kind:<10} {t_ours[i]:.3f} s",
               flush=True)
     med_naive, med_ours = np.median(t_naive), np.median(t_ours[:n])
     print(f"naive LP form: median {med_naive:.2f} s/sample over the first {n} samples; "
-          f"ours on the same samples: {med_ours:.3f} s; kinds agree {agree}/{n}")
-    print(f"RATIO naive/ours (median, same samples): {med_naive / med_ours:.0f}x "
+          f"ours on the same samples: {med_ours:.3f} s; kinds agree {agree}/{n}"
+          + (f"; {capped} naive LPs stopped at the {args.naive_limit:g} s limit (ratio is a lower bound)"
+             if capped else ""))
+    print(f"RATIO naive/ours (median, same samples): {'>= ' if capped else ''}{med_naive / med_ours:.0f}x "
           f"(goal >= 50x); ours {np.median(t_ours):.3f} s/sample (goal <= 0.3)")
 
 

@@ -56,7 +56,8 @@ class OmniResult:
 
 
 def is_omnidirectional(M, tol: Tolerances = Tolerances(), *, row_scale: float | None = None,
-                       search: bool = True, naive: bool = False) -> OmniResult:
+                       search: bool = True, naive: bool = False,
+                       time_limit: float | None = None) -> OmniResult:
     """Decide whether `M z <= 0` forces `z = 0`.
 
     Arguments:
@@ -83,11 +84,12 @@ def is_omnidirectional(M, tol: Tolerances = Tolerances(), *, row_scale: float | 
         raise ShapeError(f"is_omnidirectional needs a 2-D matrix, got shape {M.shape}; reshape it to (k, d)")
     if not np.all(np.isfinite(M)):
         raise ShapeError("the matrix has NaN or infinite entries; check the weights it was built from")
-    res = _decide(M, tol, row_scale, search, naive)
+    res = _decide(M, tol, row_scale, search, naive, time_limit)
     return OmniResult(**{**res.__dict__, "seconds": time.perf_counter() - start})
 
 
-def _decide(M: np.ndarray, tol: Tolerances, row_scale, search: bool, naive: bool) -> OmniResult:
+def _decide(M: np.ndarray, tol: Tolerances, row_scale, search: bool, naive: bool,
+            time_limit: float | None) -> OmniResult:
     k, d = M.shape
     if d == 0:
         lam = np.full(k, 1.0 / k) if k else np.zeros(0)
@@ -133,8 +135,8 @@ def _decide(M: np.ndarray, tol: Tolerances, row_scale, search: bool, naive: bool
         if lam_u is not None:
             return _omni(lam_u, nk, keep, "search", "lambda > 0 with M^T lambda = 0 found without LP")
     if naive:
-        return _lp_naive(Mk, tol)
-    return _lp(Mk, U, to_z, nk, keep, tol)
+        return _lp_naive(Mk, tol, time_limit)
+    return _lp(Mk, U, to_z, nk, keep, tol, time_limit)
 
 
 def _direction(M, z, tol, method, status) -> OmniResult:
@@ -232,7 +234,7 @@ def _search_direction(U: np.ndarray) -> np.ndarray | None:
     return found[0] if found else None
 
 
-def _lp(M, U, to_z, nk, keep, tol: Tolerances) -> OmniResult:
+def _lp(M, U, to_z, nk, keep, tol: Tolerances, time_limit: float | None = None) -> OmniResult:
     """max t s.t. U^T (t 1 + mu) = 0, 1^T mu + k t = 1, mu >= 0 (t free), by HiGHS."""
     import highspy
 
@@ -254,6 +256,8 @@ def _lp(M, U, to_z, nk, keep, tol: Tolerances) -> OmniResult:
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
+    if time_limit is not None:
+        h.setOptionValue("time_limit", float(time_limit))
     h.passModel(lp)
     h.run()
     status = h.modelStatusToString(h.getModelStatus())
@@ -280,7 +284,7 @@ def _lp(M, U, to_z, nk, keep, tol: Tolerances) -> OmniResult:
     return OmniResult(None, "lp", status + "; optimum inside the undecided band", value)
 
 
-def _lp_naive(Mk, tol: Tolerances) -> OmniResult:
+def _lp_naive(Mk, tol: Tolerances, time_limit: float | None = None) -> OmniResult:
     """The naive form: max t s.t. M^T lambda = 0, 1^T lambda = 1, lambda_i >= t as k rows."""
     from scipy import sparse
     from scipy.optimize import linprog
@@ -291,7 +295,8 @@ def _lp_naive(Mk, tol: Tolerances) -> OmniResult:
     b_eq = np.r_[np.zeros(d), 1.0]
     a_ub = sparse.hstack([-sparse.eye(k), sparse.csr_matrix(np.ones((k, 1)))]).tocsr()
     res = linprog(c, A_ub=a_ub, b_ub=np.zeros(k), A_eq=a_eq, b_eq=b_eq,
-                  bounds=[(None, None)] * (k + 1), method="highs")
+                  bounds=[(None, None)] * (k + 1), method="highs",
+                  options={} if time_limit is None else {"time_limit": float(time_limit)})
     if res.status != 0:
         return OmniResult(None, "lp-naive", res.message)
     value = k * float(res.x[k])

@@ -87,9 +87,10 @@ class PreimageReproduction:
     random: list[LayerRun]
     n_input: int
     notes: list[str] = field(default_factory=list)
+    hidden: int = HIDDEN
 
     def to_dict(self) -> dict:
-        return dict(n_input=self.n_input, protocols=[p.to_dict() for p in self.protocols],
+        return dict(n_input=self.n_input, hidden=self.hidden, protocols=[p.to_dict() for p in self.protocols],
                     random=[r.to_dict() for r in self.random], notes=self.notes)
 
     def _in_regime(self, run: LayerRun) -> bool:
@@ -107,8 +108,8 @@ class PreimageReproduction:
     def claims(self, quick: bool) -> list[Claim]:
         std, sparse = self.protocols[0], self.protocols[-1]
         sc = sparse.batch.counts()
-        out = [Claim("More than 784 positive outputs allow a singleton pre-image; ordinary training "
-                     "gives singletons throughout (PAPERS.md §2)",
+        out = [Claim(f"More than {self.n_input} positive outputs allow a singleton pre-image; ordinary "
+                     "training gives singletons throughout (PAPERS.md §2)",
                      f"{std.name}: min {std.batch.n_positive.min()} positives, "
                      f"{std.batch.counts()['singleton']}/{len(std.batch.results)} singleton",
                      std.batch.counts()["singleton"] == len(std.batch.results)),
@@ -131,13 +132,13 @@ class PreimageReproduction:
         return out
 
 
-def train_layer(data, beta: float, epochs: int, seed: int, device: str = "cpu"):
+def train_layer(data, beta: float, epochs: int, seed: int, device: str = "cpu", hidden: int = HIDDEN):
     """Train 784→3500→10 with Adam, optionally with the L1 activation penalty; the plain MLP and
     its `TrainResult`."""
     from ..train import TrainConfig, train
 
     torch.manual_seed(seed)
-    model = nets.mlp([int(np.prod(data.spec.shape)), HIDDEN, data.spec.classes])
+    model = nets.mlp([int(np.prod(data.spec.shape)), hidden, data.spec.classes])
     layers = list(model)
     wrapped = nn.Sequential(*layers[:3], ActivationL1(beta), *layers[3:])
     cfg = TrainConfig(epochs=epochs, lr=1e-3, optimizer="adam", batch_size=128, seed=seed, device=device)
@@ -160,7 +161,7 @@ def _wendel_mean(batch: BatchResult, m: int) -> float | None:
 
 def reproduce(mnist: str, quick: bool = True, seed: int = 0, n_samples: int | None = None,
               epochs: int | None = None, beta: float = SPARSE_BETA, workers: int | None = None,
-              tol: Tolerances = Tolerances()) -> PreimageReproduction:
+              tol: Tolerances = Tolerances(), hidden: int = HIDDEN) -> PreimageReproduction:
     """Train the standard and the sparse 784→3500→10 MLP and classify test pre-images.
 
     Arguments:
@@ -170,6 +171,7 @@ def reproduce(mnist: str, quick: bool = True, seed: int = 0, n_samples: int | No
         n_samples, epochs: override the configuration's values.
         beta: strength of the L1 activation penalty of the sparse protocol.
         workers: processes for the classification (default: all cores).
+        hidden: width of the hidden layer (3,500 in the paper; smaller for tests).
 
     Returns:
         A `PreimageReproduction` (counts, histograms, claims).
@@ -185,31 +187,32 @@ def reproduce(mnist: str, quick: bool = True, seed: int = 0, n_samples: int | No
     runs = []
     for name, b_, how in [("standard", 0.0, f"Adam lr 1e-3, {epochs} epochs"),
                           ("sparse", beta, f"Adam lr 1e-3, {epochs} epochs, L1 activation penalty {beta:g}")]:
-        model, result = train_layer(data, b_, epochs, seed)
+        model, result = train_layer(data, b_, epochs, seed, hidden=hidden)
         W, b = _first_layer(model)
         batch = classify_batch(W, b, X, tol, workers=workers, desc=f"pre-images ({name})")
         runs.append(LayerRun(name, how, batch, result.final.get("test_acc", float("nan")),
-                             _wendel_mean(batch, HIDDEN), result.history))
-    random = _random_layers(X, runs[-1].batch.n_positive.mean(), seed, tol, workers)
+                             _wendel_mean(batch, hidden), result.history))
+    random = _random_layers(X, runs[-1].batch.n_positive.mean(), seed, tol, workers, hidden)
     notes = [f"MNIST split: {len(data.train)} train / {len(data.test)} test ({data.spec.name}); "
              f"{n_samples} test samples per layer.",
-             "The paper's training protocol is unknown. Ordinary training leaves far more than 784 units "
-             "active (all singletons); the L1 activation penalty is our protocol for the slide's regime.",
+             "The paper's training protocol is unknown. Ordinary training leaves far more units active than "
+             "there are inputs (all singletons); the L1 activation penalty is our protocol for the slide's "
+             "regime.",
              "Wendel's value assumes rows drawn i.i.d. from a symmetric law; the rows left after "
              "conditioning on the sample's activation pattern are not exactly that, so it is a guide."]
-    return PreimageReproduction(runs, random, X.shape[1], notes)
+    return PreimageReproduction(runs, random, X.shape[1], notes, hidden)
 
 
-def _random_layers(X, target_positives: float, seed: int, tol, workers) -> list[LayerRun]:
+def _random_layers(X, target_positives: float, seed: int, tol, workers, hidden: int) -> list[LayerRun]:
     torch.manual_seed(seed + 1)
-    lin = nn.Linear(X.shape[1], HIDDEN).double()
+    lin = nn.Linear(X.shape[1], hidden).double()
     W, b = lin.weight.detach().numpy(), lin.bias.detach().numpy()
     base = classify_batch(W, b, X, tol, workers=workers, desc="pre-images (random)")
     # One bias shift for the whole layer, chosen on the samples so the mean count matches.
     z = X @ W.T + b
-    shift = float(np.quantile(z, 1 - target_positives / HIDDEN))
+    shift = float(np.quantile(z, 1 - target_positives / hidden))
     shifted = classify_batch(W, b - shift, X, tol, workers=workers, desc="pre-images (random, shifted)")
-    return [LayerRun("random", "PyTorch default init (uniform ±1/√784)", base,
-                     wendel_compact=_wendel_mean(base, HIDDEN)),
+    return [LayerRun("random", f"PyTorch default init (uniform ±1/√{X.shape[1]})", base,
+                     wendel_compact=_wendel_mean(base, hidden)),
             LayerRun("random, shifted bias", f"same weights, bias − {shift:.3g} (matches the sparse "
-                     "layer's mean positives)", shifted, wendel_compact=_wendel_mean(shifted, HIDDEN))]
+                     "layer's mean positives)", shifted, wendel_compact=_wendel_mean(shifted, hidden))]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 
 from ..report._html import figure_html, paragraph, table_html
-from ..report._registry import Claim, NotApplicable, ReportContext, Section, section
+from ..report._registry import NotApplicable, ReportContext, Section, section
 from ._classify import KINDS
 from ._net import classify_layer
+from ._reproduce import PreimageReproduction, reproduce
 
 QUICK_SAMPLES, FULL_SAMPLES = 50, 1000
 
@@ -82,15 +83,15 @@ def reproduction_section(rep, quick: bool) -> Section:
              int(p.batch.n_positive.min()), int(p.batch.n_positive.max()))
             for p in [*rep.protocols, *rep.random]]
     body = table_html(["layer", "how", *KINDS, "mean positives", "min", "max"], rows)
-    body += figure_html(fig, "Histogram of positive outputs of the 3500-unit layer per MNIST test sample, "
+    body += figure_html(fig, f"Histogram of positive outputs of the {rep.hidden}-unit layer per test sample, "
                              "split by pre-image kind (the slide's figure), for each training protocol "
                              "and for random layers.")
     for note in rep.notes:
         body += paragraph(note)
     numbers = {"test samples per layer": len(rep.protocols[0].batch.results),
                "configuration": "quick (reduced)" if quick else "full"}
-    return Section("Pre-images of a 784→3500 ReLU layer on MNIST", body, numbers, rep.reading(),
+    return Section(f"Pre-images of a {rep.n_input}→{rep.hidden} ReLU layer", body, numbers, rep.reading(),
                    json=rep.to_dict(), claims=rep.claims(quick))
 
 
-__all__ = ["Claim", "preimage_section", "reproduction_section"]
+__all__ = ["PreimageReproduction", "preimage_section", "reproduce", "reproduction_section"]

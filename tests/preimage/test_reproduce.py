@@ -1,0 +1,39 @@
+"""The Behrmann reproduction end to end: tiny on digits (fast), full size on MNIST (slow)."""
+
+from __future__ import annotations
+
+import pytest
+
+from reluscope.preimage import KINDS
+from reluscope.preimage.report import reproduce, reproduction_section
+
+
+def _check(rep, n_samples):
+    d = rep.to_dict()
+    assert [p["name"] for p in d["protocols"]] == ["standard", "sparse"]
+    assert [r["name"] for r in d["random"]] == ["random", "random, shifted bias"]
+    for run in [*d["protocols"], *d["random"]]:
+        assert run["n"] == n_samples == sum(run["counts"][k] for k in KINDS)
+        assert sum(len(v) for v in run["by_kind"].values()) == n_samples
+        assert sum(run["histogram"]["counts"]) == n_samples
+    sec = reproduction_section(rep, quick=True)
+    assert "<img" in sec.body and len(sec.claims) >= 3
+    return d
+
+
+def test_tiny_reproduction_on_digits():
+    rep = reproduce("digits", quick=True, n_samples=20, epochs=1, hidden=96, workers=1)
+    d = _check(rep, 20)
+    assert d["n_input"] == 64
+    # The shifted random layer matches the sparse layer's mean number of positives.
+    sparse, shifted = d["protocols"][1], d["random"][1]
+    assert abs(shifted["n_positive"]["mean"] - sparse["n_positive"]["mean"]) <= 0.1 * 96
+
+
+@pytest.mark.slow
+def test_full_reproduction_on_mnist(mnist_dir):
+    rep = reproduce(str(mnist_dir), quick=False)
+    d = _check(rep, 1000)
+    sparse = d["protocols"][1]
+    assert 300 <= sparse["n_positive"]["mean"] <= 1000
+    assert all(run["counts"]["undecided"] == 0 for run in [*d["protocols"], *d["random"]])
