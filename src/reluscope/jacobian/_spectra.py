@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -195,7 +196,7 @@ def estimate_bytes(net, outs: list[Output], chunks: list[torch.Tensor],
     rows = structural_rows(net, chunks)
     stored = [sum(rows[(o.layer, o.stage)][a] * len(c) for a, c in enumerate(chunks)) for o in outs]
     dense = max(n * o.size if s >= DENSE_FILL * n * o.size else 0 for s, o in zip(stored, outs))
-    gram = max(min(o.size, n) ** 2 for o in outs)
+    gram = max(min(o.size, n) ** 2 for o in outs) * torch.get_num_threads()  # solved in parallel
     widest = max(math.prod(layer.out_shape) for layer in net.layers)
     tangents = 4 * max(len(c) for c in chunks) * widest
     return item * (sum(stored) + dense + 3 * gram + tangents)
@@ -249,15 +250,28 @@ def _sample_spectra(net, x1, outs, chunks, method, rtol, max_bytes) -> list[dict
                 continue
             data = t.data.reshape(len(cols), -1)
             local = data.ne(0).any(0).nonzero().squeeze(1)
-            blocks[j].append((t.flat_index()[local], data[:, local]))
+            # rows × chunk, row-major: the Gram step gathers whole rows
+            blocks[j].append((t.flat_index()[local], data[:, local].T.contiguous()))
     n = math.prod(net.input_shape)
-    results = []
-    for j, o in enumerate(outs):
-        res = _spectrum(blocks[j], [len(c) for c in chunks], o.size, n, method, rtol, max_bytes)
+    widths = [len(c) for c in chunks]
+
+    def one(j: int) -> dict:
+        torch.set_num_threads(1)
+        res = _spectrum(blocks[j], widths, outs[j].size, n, method, rtol, max_bytes)
         blocks[j] = []  # free as we go
-        res["active"] = active.get(o.layer)
-        results.append(res)
-    return results
+        res["active"] = active.get(outs[j].layer)
+        return res
+
+    # Symmetric eigensolvers scale poorly over threads (and collapse on a busy machine):
+    # run one single-threaded solve per core instead, largest first.
+    workers = torch.get_num_threads()
+    order = sorted(range(len(outs)), key=lambda j: -sum(b.numel() for _, b in blocks[j]))
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            done = dict(zip(order, pool.map(one, order)))
+    finally:
+        torch.set_num_threads(workers)
+    return [done[j] for j in range(len(outs))]
 
 
 def _spectrum(blocks, widths, m: int, n: int, method: str, rtol: float, max_bytes: float) -> dict:
@@ -302,7 +316,7 @@ def _explicit(blocks, widths, union, m, n) -> torch.Tensor:
     J = torch.zeros(n, len(union), dtype=dtype, device=union.device)
     off = 0
     for (rows, blk), w in zip(blocks, widths):
-        J[off:off + w, pos[rows]] = blk
+        J[off:off + w, pos[rows]] = blk.T
         off += w
     return J
 
@@ -327,13 +341,13 @@ def _gram(blocks, widths, union, m: int, n: int) -> torch.Tensor:
         for b in range(a, len(blocks)):
             rows_b, blk_b = blocks[b]
             if len(rows_a) == len(rows_b) == m:
-                prod = blk_a @ blk_b.T
+                prod = blk_a.T @ blk_b
             else:
                 ia = (pos[b][rows_a] >= 0).nonzero().squeeze(1)
                 if len(ia) == 0:
                     continue
                 ib = pos[b][rows_a[ia]]
-                prod = blk_a[:, ia] @ blk_b[:, ib].T
+                prod = blk_a.index_select(0, ia).T @ blk_b.index_select(0, ib)
             sb = slice(offs[b], offs[b + 1])
             G[sa, sb] = prod
             if b != a:
