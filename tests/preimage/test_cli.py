@@ -51,3 +51,11 @@ def test_non_relu_layer_is_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "not a plain ReLU" in err and len(err.strip().splitlines()) == 1
     assert main(["preimage", str(path), "--layer", "7", "--data", "digits", "--n", "3"]) == 2
+
+
+def test_bad_tolerance_and_sample_count(tmp_path, capsys):
+    _, path = _model(tmp_path)
+    assert main(["preimage", str(path), "--data", "digits", "--rank-tol", "2"]) == 2
+    assert main(["preimage", str(path), "--data", "digits", "--n", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--rank-tol" in err and "--n must be at least 1" in err

@@ -25,6 +25,7 @@ def positives_histogram(panels, n_input: int, bins: int = 30, figsize=None):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, len(panels), figsize=figsize or (4.6 * len(panels), 3.3), squeeze=False)
     for ax, (title, batch) in zip(axes[0], panels):
@@ -38,6 +39,7 @@ def positives_histogram(panels, n_input: int, bins: int = 30, figsize=None):
         ax.axvline(n_input, color="k", ls="--", lw=1)
         ax.text(n_input, ax.get_ylim()[1] * 0.95, f" n = {n_input}", va="top", fontsize=8)
         ax.set(xlabel="# positive outputs", ylabel="# samples", title=title)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.tight_layout()

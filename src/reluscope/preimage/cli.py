@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..cli import common_options, echo, json_option, load_model, write_results
+from ._tol import Tolerances
 
 
 @click.command()
@@ -20,10 +21,14 @@ from ..cli import common_options, echo, json_option, load_model, write_results
 @click.option("--figure", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Save the histogram of positive outputs by kind (PNG/SVG).")
 @click.option("--certificates", is_flag=True, help="Include the certificates in the JSON.")
+@click.option("--zero-tol", type=float, default=Tolerances.zero, show_default=True,
+              help="|z_i| below this times the size of its terms counts as an exactly zero pre-activation.")
+@click.option("--rank-tol", type=float, default=Tolerances.rank, show_default=True,
+              help="Singular values below this times the largest count as zero.")
 @json_option
 @common_options
-def command(model, layer, data, split, n_samples, workers, input_shape, figure, certificates, json_path,
-            seed, device, quiet):
+def command(model, layer, data, split, n_samples, workers, input_shape, figure, certificates, zero_tol,
+            rank_tol, json_path, seed, device, quiet):
     """Classify the pre-image of layer LAYER's output (singleton / compact / unbounded) for
     N samples of DATA. For a deeper layer the pre-image is taken in that layer's own input
     space (the previous layer's outputs)."""
@@ -35,6 +40,8 @@ def command(model, layer, data, split, n_samples, workers, input_shape, figure, 
 
     if n_samples < 1:
         raise ConfigError(f"--n must be at least 1, got {n_samples}")
+    if not (0 < zero_tol < 1 and 0 < rank_tol < 1):
+        raise ConfigError("--zero-tol and --rank-tol must lie strictly between 0 and 1")
     ds = load_data(data, seed=seed)
     net = load_model(model, ds, input_shape)
     index = resolve_relu_layer(net, layer)  # a bad layer fails before any work
@@ -42,7 +49,7 @@ def command(model, layer, data, split, n_samples, workers, input_shape, figure, 
     g = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(part), generator=g)[:n_samples].sort().values
     echo(f"classifying {len(idx)} {split} samples of {ds.spec.name}")
-    res = classify_layer(net, index, part.x[idx], workers=workers)
+    res = classify_layer(net, index, part.x[idx], Tolerances(zero=zero_tol, rank=rank_tol), workers=workers)
     counts = res.batch.counts()
     click.echo(f"layer {res.index} ('{res.layer}'), {res.m} x {res.n}; pre-image in {res.space}")
     click.echo("kinds: " + ", ".join(f"{k} {v}" for k, v in counts.items()))

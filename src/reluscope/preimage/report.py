@@ -94,4 +94,10 @@ def reproduction_section(rep, quick: bool) -> Section:
                    json=rep.to_dict(), claims=rep.claims(quick))
 
 
-__all__ = ["PreimageReproduction", "preimage_section", "reproduce", "reproduction_section"]
+__all__ = ["PreimageReproduction", "preimage_section", "reproduce", "reproduce_part", "reproduction_section"]
+
+
+def reproduce_part(cfg) -> Section:
+    """`reluscope reproduce behrmann --part preimage`: run `reproduce` with a `ReproConfig`
+    (its MNIST source, quick flag and seed) and render the page section."""
+    return reproduction_section(reproduce(cfg.mnist, quick=cfg.quick, seed=cfg.seed), cfg.quick)
