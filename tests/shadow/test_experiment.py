@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -23,11 +24,10 @@ def test_arms_equal_steps_and_determinism():
     for a in res.arms:
         assert len(a.test_errors) == 2 and len(a.curve_mean) == 3 and 0 <= a.mean <= 1
     assert [(s["kind"], s["value"]) for s in res.sweeps] == [("layer", 0), ("rho", 0.25)]
-    again = shadow_experiment(cfg)
-    assert [a.test_errors for a in again.arms] == [a.test_errors for a in res.arms]
-    assert [a.curve_mean for a in again.arms] == [a.curve_mean for a in res.arms]
-    assert again.sweeps == res.sweeps
     json.dumps(res.to_dict())
+    again = shadow_experiment(replace(cfg, arms=("shadow",), sweep_layers=()))  # seeded: same numbers
+    assert again.arms[0].test_errors == res.arm("shadow", 64).test_errors
+    assert again.sweeps == res.sweeps[1:]
     assert {v["verdict"] for v in res.verdicts()} <= {"helps", "hurts", "no clear difference"}
 
 
@@ -58,3 +58,12 @@ def test_cli_train_and_report_section(tmp_path, capsys, monkeypatch):
                         lambda seed=0: ShadowTrainConfig(**TINY, seed=seed))
     sec = shadow_report.build_training(ReportContext(model=None, net=None, data=None, quick=True))
     assert isinstance(sec, Section) and "data:image/png" in sec.body and len(sec.claims) == 1
+
+
+@pytest.mark.parametrize("which,arch", [("mnist_dir", "mlp:32"), ("cifar_dir", "cifar_cnn")])
+def test_reduced_runs_on_mnist_and_cifar(request, which, arch):
+    path = request.getfixturevalue(which)
+    cfg = ShadowTrainConfig(data=str(path), arch=arch, budgets=(16,), seeds=1, steps=1, lrs=(0.05,),
+                            batch_size=16, max_test=50)
+    res = shadow_experiment(cfg)
+    assert len(res.arms) == 4 and all(0 <= a.mean <= 1 for a in res.arms)

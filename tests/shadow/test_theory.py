@@ -52,8 +52,9 @@ def test_multilayer_small_runs_and_validates():
 
 @pytest.mark.slow
 def test_theorem1_full_size():
-    res = theorem1(ns=(4096,), ks=(32, 64), ratios=(1 / 4, 1 / 8, 1 / 16, 1 / 32, 1 / 64), seeds=3, codes=64)
-    assert 0.5 <= res.slopes["best"] <= 1.5
+    res = theorem1(ns=(4096, 8192), ks=(64, 128), ratios=(1 / 4, 1 / 8, 1 / 16, 1 / 32, 1 / 64), seeds=3,
+                   codes=64)
+    assert 0.5 <= res.slopes["best"] <= 1.5 and 0.5 <= res.tail_slopes["best"] <= 1.5
     assert all(r["errors"]["best"] < r["errors"]["none"] for r in res.runs)
 
 

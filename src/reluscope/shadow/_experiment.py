@@ -43,6 +43,7 @@ class ShadowTrainConfig:
     rho: float = 0.5
     ratio: float = 1.0
     val_fraction: float = 0.2
+    max_test: int | None = None  # evaluate on the first max_test test samples only
     arms: tuple = ARMS
     sweep_budget: int | None = None  # budget of the sweeps (default: the first budget)
     sweep_layers: tuple = ()
@@ -145,6 +146,8 @@ def _subsets(ds, cfg: ShadowTrainConfig):
     n_val = max(1, int(round(cfg.val_fraction * len(perm))))
     val, pool = perm[:n_val], perm[n_val:]
     val_split = Split(ds.train.x[val], ds.train.y[val])
+    if cfg.max_test is not None and cfg.max_test < len(ds.test):
+        ds = Dataset(ds.train, Split(ds.test.x[:cfg.max_test], ds.test.y[:cfg.max_test]), ds.spec)
     budgets = []
     for b in cfg.budgets:
         size = len(pool) if b is None or b == "all" else int(b)

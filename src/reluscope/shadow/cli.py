@@ -138,21 +138,23 @@ def _floats(text: str, what: str):
 @click.option("--layer", default=None, help="Layer the SHADOW codes come from (default: top ReLU).")
 @click.option("--rho", type=float, default=0.5, show_default=True)
 @click.option("--ratio", type=float, default=1.0, show_default=True)
+@click.option("--max-test", type=int, default=None, help="Evaluate on the first N test samples only.")
 @click.option("--sweep-layers", default=None, help="'all' or layer indices for the layer sweep.")
 @click.option("--sweep-rhos", default=None, help="rho values for the rho sweep, e.g. 0.25,0.5,1.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the test-error curves (PNG) here.")
 @json_option
 @common_options
-def train_cmd(data, arch, full, budgets, seeds, steps, lrs, dropout, layer, rho, ratio, sweep_layers,
-              sweep_rhos, plot, json_path, seed, device, quiet):
+def train_cmd(data, arch, full, budgets, seeds, steps, lrs, dropout, layer, rho, ratio, max_test,
+              sweep_layers, sweep_rhos, plot, json_path, seed, device, quiet):
     """SHADOW training: baseline, dropout, SHADOW, dropout+SHADOW at equal gradient steps."""
     from ._experiment import ShadowTrainConfig, shadow_experiment
     from ._plots import plot_shadow_curves
 
     if arch == "auto":
         arch = "cifar_cnn" if _channels(data) == 3 else "mlp:256-256"
-    kw = dict(data=data, arch=arch, dropout=dropout, rho=rho, ratio=ratio, seed=seed, device=device)
+    kw = dict(data=data, arch=arch, dropout=dropout, rho=rho, ratio=ratio, seed=seed, device=device,
+              max_test=max_test)
     if layer is not None:
         kw["layer"] = int(layer) if layer.lstrip("-").isdigit() else layer
     if budgets:

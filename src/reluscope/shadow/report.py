@@ -119,7 +119,8 @@ def quick_train_config(seed: int = 0):
     """The report's quick SHADOW configuration: digits, 100 and all labels, 2 seeds, 60 steps."""
     from ._experiment import ShadowTrainConfig
 
-    return ShadowTrainConfig(data="digits", budgets=(100, None), seeds=2, steps=60, lrs=(0.05,), seed=seed)
+    return ShadowTrainConfig(data="digits", budgets=(100, None), seeds=2, steps=60, lrs=(0.05,), seed=seed,
+                             max_test=200)
 
 
 @section("shadow-train", "SHADOW training", order=31)
