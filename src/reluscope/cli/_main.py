@@ -19,6 +19,7 @@ _SUBCOMMANDS = {
     "preimage": "reluscope.preimage.cli:command",
     "shadow": "reluscope.shadow.cli:command",
     "spectrum": "reluscope.spectrum.cli:command",
+    "jacobian": "reluscope.jacobian.cli:command",
 }
 
 

@@ -1,0 +1,110 @@
+"""Figures: singular values against their index, median over samples with a band."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ._spectra import JacobianSpectra, LayerSpectrum
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def relu_pairs(spec: JacobianSpectra, depths: int = 2) -> list[int]:
+    """Output indices of `depths` ReLU layers (pre and post), spread over the depth.
+
+    For the CIFAR CNN and two depths these are the paper's layers 3, 4, 9 and 10.
+    """
+    posts = [s.output for s in spec if s.output.stage == "post" and s.output.activation == "relu"]
+    if not posts:
+        return []
+    if len(posts) >= 5 and depths == 2:
+        chosen = [posts[1], posts[4]]  # paper: the 2nd and 5th convolutions
+    else:
+        picks = np.unique(np.linspace(0, len(posts) - 1, min(depths, len(posts))).round().astype(int))
+        chosen = [posts[i] for i in picks]
+    return [i for o in chosen for i in (o.index - 1, o.index)]
+
+
+def plot_spectra(spec: JacobianSpectra, indices: Sequence[int] | None = None, ax=None,
+                 title: str = "", band: bool = True):
+    """Singular values (log scale) against index for the outputs `indices` (default all).
+
+    Each line is the median over samples; the band spans the samples' minimum to maximum.
+    Values reported as 0 (below the numerical resolution) are left out.
+
+    Returns:
+        The matplotlib figure.
+    """
+    plt = _pyplot()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    else:
+        fig = ax.figure
+    chosen = [s for s in spec if indices is None or s.output.index in indices]
+    colors = plt.cm.viridis(np.linspace(0, 0.9, max(1, len(chosen))))
+    for s, color in zip(chosen, colors):
+        med, lo, hi = _bands(s)
+        idx = np.arange(1, len(med) + 1)
+        ax.plot(idx, med, color=color, lw=1.4, label=_label(s))
+        if band and s.singular_values.shape[0] > 1:
+            ax.fill_between(idx, lo, hi, color=color, alpha=0.2, lw=0)
+    ax.set(yscale="log", xlabel="index of singular value", ylabel="singular value", title=title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, ncol=2 if len(chosen) > 6 else 1)
+    return fig
+
+
+def _bands(s: LayerSpectrum) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    v = np.where(s.singular_values > 0, s.singular_values, np.nan)
+    keep = ~np.all(np.isnan(v), axis=0)
+    v = v[:, keep]
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmedian(v, 0), np.nanmin(v, 0), np.nanmax(v, 0)
+
+
+def _label(s: LayerSpectrum) -> str:
+    o = s.output
+    stage = "before ReLU" if o.stage == "pre" and o.activation == "relu" else (
+        "after ReLU" if o.stage == "post" else o.stage)
+    return f"layer {o.index} ({o.name}, {stage})"
+
+
+def effect_of_relu_figure(spec: JacobianSpectra, depths: int = 2):
+    """The paper's "effect of ReLU": spectra before and after a ReLU at `depths` depths."""
+    idx = relu_pairs(spec, depths)
+    return plot_spectra(spec, idx, title="Effect of ReLU")
+
+
+def decay_figure(spec: JacobianSpectra, indices: Sequence[int] | None = None):
+    """The paper's "decay over layers": every output's spectrum (or `indices`)."""
+    return plot_spectra(spec, indices, title="Decay over layers", band=True)
+
+
+def summary_rows(spec: JacobianSpectra) -> list[tuple]:
+    """One table row per output: label, shape, median rank, σ_max, σ_min>0, condition, active."""
+    rows = []
+    for s in spec:
+        sv = s.singular_values
+        smin = [row[r - 1] if r else np.nan for row, r in zip(sv, s.rank)]
+        active = "–" if s.active is None else f"{np.median(s.active):.0f}"
+        rows.append((s.output.index, s.output.name, s.output.stage, "×".join(map(str, s.output.shape)),
+                     int(np.median(s.rank)), float(np.median(sv[:, 0])), float(np.nanmedian(smin)),
+                     float(np.nanmedian(s.condition)), active, "/".join(sorted(set(s.method)))))
+    return rows
+
+
+SUMMARY_HEADER = ["#", "layer", "stage", "shape", "rank", "σ_max", "σ_min (nonzero)", "condition",
+                  "active units", "method"]

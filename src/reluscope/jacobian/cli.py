@@ -1,0 +1,73 @@
+"""`reluscope jacobian MODEL --data D`: singular values of every layer's Jacobian."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..cli import common_options, echo, json_option, load_model, write_results
+
+
+def _table(header, rows) -> str:
+    from ..report._html import fmt
+
+    cells = [[str(h) for h in header]] + [[fmt(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--data", default="digits", show_default=True, help="Data set name or path (test split).")
+@click.option("--n", "n_samples", type=int, default=4, show_default=True, help="Test samples to analyse.")
+@click.option("--layers", default=None, help="Comma-separated layer indices or names (default: all).")
+@click.option("--method", type=click.Choice(["auto", "gram", "svd"]), default="auto", show_default=True,
+              help="Gram matrix (fast), SVD (accurate), or Gram unless --rtol needs SVD.")
+@click.option("--rtol", type=float, default=1e-6, show_default=True,
+              help="Relative accuracy asked of the smallest nonzero singular value (auto).")
+@click.option("--max-memory", type=float, default=2.0, show_default=True, help="Memory limit in GiB.")
+@click.option("--input-shape", default=None, help="Per-sample input shape, e.g. 3,32,32.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the figures (effect_of_relu.png, decay_over_layers.png).")
+@json_option
+@common_options
+def command(model, data, n_samples, layers, method, rtol, max_memory, input_shape, out, json_path,
+            seed, device, quiet):
+    """Full singular values of the Jacobian of every layer output (before and after each
+    activation) with respect to the input, at N test samples of DATA: rank, condition
+    number over the nonzero part, active units (Behrmann et al. 2018)."""
+    import torch
+
+    from ..data import load as load_data
+    from ..errors import ConfigError
+    from . import spectra
+    from ._plots import SUMMARY_HEADER, decay_figure, effect_of_relu_figure, summary_rows
+
+    if n_samples < 1:
+        raise ConfigError(f"--n must be at least 1, got {n_samples}")
+    if max_memory <= 0:
+        raise ConfigError(f"--max-memory must be positive, got {max_memory}")
+    ds = load_data(data, seed=seed)
+    net = load_model(model, ds, input_shape)
+    if device != "cpu":
+        net = net.copy(device=device)
+    chosen = None if not layers else [s.strip() for s in layers.split(",") if s.strip()]
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(ds.test), generator=g)[:n_samples].sort().values
+    echo(f"spectra of {len(idx)} test samples of {ds.spec.name}")
+    spec = spectra(net, ds.test.x[idx], layers=chosen, method=method, rtol=rtol,
+                   max_bytes=max_memory * 2**30)
+    click.echo(_table(SUMMARY_HEADER, summary_rows(spec)))
+    click.echo(f"{spec.samples} samples, {spec.seconds:.1f} s; medians over samples")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, fig in (("effect_of_relu", effect_of_relu_figure(spec)), ("decay_over_layers",
+                                                                           decay_figure(spec))):
+            fig.savefig(out / f"{name}.png", dpi=120, bbox_inches="tight")
+        echo(f"figures written to {out}")
+    result = spec.to_dict()
+    result["sample_indices"] = idx.tolist()
+    write_results(json_path, result)
