@@ -25,6 +25,7 @@ SECTION_MODULES = [
     "reluscope.shadow.report",
     "reluscope.preimage.report",
     "reluscope.spectrum.report",
+    "reluscope.jacobian.report",
 ]
 
 
