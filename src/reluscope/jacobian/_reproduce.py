@@ -1,0 +1,236 @@
+"""Behrmann et al. (2018), stability part: Jacobian spectra of the CIFAR-10 CNN.
+
+Protocol (PAPERS.md §2, experiment 2; details the slides leave open are parameters):
+
+* `nets.cifar_cnn()` trained with `reluscope.train.train` (Adam, lr 1e-3, batch 64) on the
+  CIFAR-10 ImageFolder data.
+* Full: 32×32 images, all 10,000 training images, 10 epochs, 4 test images, singular
+  values from the Gram matrix (float64; values below its resolution reported as 0).
+* Quick (CI): images average-pooled to 16×16 (the same CNN on a 3×16×16 input), 2,000
+  training images, 2 epochs, 2 test images, `auto` method with rtol 1e-3.
+* Figures: "effect of ReLU" (before/after the ReLU of the 2nd and 5th convolution, the
+  paper's layers 3, 4, 9, 10) and "decay over layers" (all outputs), median over test
+  images with min–max bands.
+* Lemma: checked on every trained ReLU layer at the first test image, with A the
+  Jacobian of the pre-activation and I its inactive units.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..report._registry import Claim, Section
+
+QUICK = dict(size=16, train=2000, epochs=2, images=2, method="auto", rtol=1e-3)
+FULL = dict(size=32, train=None, epochs=10, images=4, method="gram", rtol=1e-6)
+LEMMA_MAX_BYTES = 1.2 * 2**30
+
+
+@dataclass
+class StabilityReproduction:
+    """What the stability part measured (see the module docstring for the protocol)."""
+
+    config: dict
+    training: list[dict]
+    spectra: object  # JacobianSpectra
+    lemma: list  # LayerLemma
+    interlacing: list[dict] = field(default_factory=list)
+    skipped_lemma: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return dict(config=self.config, training=self.training, spectra=self.spectra.to_dict(),
+                    lemma=[c.to_dict() for c in self.lemma], interlacing=self.interlacing,
+                    skipped_lemma=self.skipped_lemma)
+
+
+def _images(ds, size: int):
+    """The data set with images average-pooled to `size` (quick configuration)."""
+    from dataclasses import replace
+
+    import torch.nn.functional as F
+
+    if ds.spec.shape[-1] == size:
+        return ds
+    factor = ds.spec.shape[-1] // size
+    return replace(ds, train=replace(ds.train, x=F.avg_pool2d(ds.train.x, factor)),
+                   test=replace(ds.test, x=F.avg_pool2d(ds.test.x, factor)),
+                   spec=replace(ds.spec, shape=(ds.spec.shape[0], size, size)))
+
+
+def _subset(split, count: int | None, seed: int):
+    if count is None or count >= len(split):
+        return split
+    idx = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:count]
+    return replace(split, x=split.x[idx], y=split.y[idx])
+
+
+def train_cnn(cifar, quick: bool, seed: int = 0, device: str = "cpu", cache_dir: Path | None = None):
+    """Train (or reload from `cache_dir`) the CIFAR CNN; returns (model, history, dataset).
+
+    `cifar` is a data source for `reluscope.data.load` or a loaded `Dataset`.
+    """
+    from .. import nets
+    from ..data import load
+    from ..train import TrainConfig, train
+
+    cfg = QUICK if quick else FULL
+    ds = _images(load(cifar, seed=seed) if isinstance(cifar, (str, Path)) else cifar, cfg["size"])
+    c, h, _ = ds.train.x.shape[1:]
+    torch.manual_seed(seed)
+    model = nets.cifar_cnn(c, h, ds.spec.classes)
+    name = f"behrmann-cifar-cnn-{'quick' if quick else 'full'}-seed{seed}.pt"
+    ckpt = None if cache_dir is None else Path(cache_dir) / name
+    if ckpt is not None and ckpt.exists():
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        return model.eval(), state["history"], ds
+    train_ds = replace(ds, train=_subset(ds.train, cfg["train"], seed))
+    res = train(model, train_ds, TrainConfig(epochs=cfg["epochs"], lr=1e-3, optimizer="adam", seed=seed,
+                                             device=device))
+    model = res.model.cpu().eval()
+    if ckpt is not None:
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"model": model.state_dict(), "history": res.history}, ckpt)
+    return model, res.history, ds
+
+
+def reproduce(cifar, quick: bool = True, seed: int = 0, device: str = "cpu",
+              cache_dir: Path | None = None) -> StabilityReproduction:
+    """Train the CNN, take all-layer spectra at a few test images, check the lemma."""
+    from .. import nets
+    from . import lemma_checks, spectra
+    from ._jacobians import estimate_jacobian_bytes, outputs
+
+    cfg = QUICK if quick else FULL
+    model, history, ds = train_cnn(cifar, quick, seed, device, cache_dir)
+    net = nets.load(model, input_shape=tuple(ds.test.x.shape[1:])).copy(dtype=torch.float64)
+    idx = torch.randperm(len(ds.test), generator=torch.Generator().manual_seed(seed))[:cfg["images"]]
+    x = ds.test.x[idx.sort().values]
+    spec = spectra(net, x, method=cfg["method"], rtol=cfg["rtol"])
+    lemma, skipped = [], []
+    for i in net.relu_layers():
+        outs = [o for o in outputs(net, [i]) if o.stage == "pre"]
+        if estimate_jacobian_bytes(net, outs) > LEMMA_MAX_BYTES:
+            skipped.append(f"layer {outs[0].index} ({net.layers[i].name}): explicit Jacobian too large")
+            continue
+        lemma += lemma_checks(net, x[:1], layers=[i], seed=seed, max_bytes=LEMMA_MAX_BYTES)
+    source = str(cifar) if isinstance(cifar, (str, Path)) else ds.spec.name
+    config = {**cfg, "seed": seed, "data": source, "test_indices": idx.sort().values.tolist()}
+    return StabilityReproduction(config, history, spec, lemma, _interlacing(spec), skipped)
+
+
+def _interlacing(spec) -> list[dict]:
+    """Removing rows never raises a singular value: σ_i(D A) <= σ_i(A) for every i."""
+    rows = []
+    by_index = {s.output.index: s for s in spec}
+    for s in spec:
+        pre = by_index.get(s.output.index - 1)
+        if s.output.stage != "post" or pre is None or pre.output.layer != s.output.layer:
+            continue
+        k = min(pre.singular_values.shape[1], s.singular_values.shape[1])
+        a, b = pre.singular_values[:, :k], s.singular_values[:, :k]
+        with np.errstate(all="ignore"):
+            ratio = np.where(a > 0, b / a, np.where(b > 0, np.inf, 0.0))
+        rows.append(dict(pre=pre.output.index, post=s.output.index, max_ratio=float(ratio.max()),
+                         rank_pre=int(np.median(pre.rank)), rank_post=int(np.median(s.rank)),
+                         active=int(np.median(s.active)) if s.active is not None else None))
+    return rows
+
+
+def _claims(res: StabilityReproduction) -> list[Claim]:
+    spec = res.spectra
+    conds = [float(np.nanmedian(s.condition)) for s in spec]
+    first_conv = [c for s, c in zip(spec, conds) if s.output.stage == "pre"]
+    nz = np.concatenate([s.singular_values[s.singular_values > 0] for s in spec])
+    span = float(nz.max() / nz.min())
+    worst = max((r["max_ratio"] for r in res.interlacing), default=0.0)
+    depth = np.array([s.output.index for s in spec])
+    logc = np.log10(np.maximum(np.nan_to_num(conds, nan=1.0), 1))
+    rho = float(np.corrcoef(depth, logc)[0, 1]) if len(conds) > 2 and logc.std() > 0 else 0.0
+    held = [c.check.holds for c in res.lemma]
+    tight = [c.check.ratio for c in res.lemma if math.isfinite(c.check.ratio)]
+    claims = [
+        Claim("ReLU removes rows, so the spectrum after a ReLU lies below the one before "
+              "(σ_i(D A) <= σ_i(A))",
+              f"max σ_i(after)/σ_i(before) over {len(res.interlacing)} ReLUs and all i: {worst:.6f}",
+              worst <= 1 + 1e-6),
+        Claim("The linearisation's spectrum decays over layers (the inverse grows less stable with depth)",
+              f"median condition number from {first_conv[0]:.3g} (layer 1) to a maximum of "
+              f"{max(conds):.3g}; correlation of depth with log condition {rho:.2f}",
+              bool(rho > 0.5)),
+        Claim("Singular values span about 1e2 down to 1e-4 (six orders of magnitude)",
+              f"nonzero singular values span {nz.max():.3g} to {nz.min():.3g} ({math.log10(span):.1f} "
+              "orders)", None if span < 1e4 else math.log10(span) >= 4),
+        Claim("Lemma: the smallest nonzero singular value of D_I A is at most the c of any removed row "
+              "weakly correlated with the kept ones",
+              f"{sum(held)}/{len(held)} trained ReLU layers satisfy σ_min <= c; σ_min / bound "
+              + (f"from {min(tight):.2g} to {max(tight):.2g}" if tight else "n/a"),
+              bool(held) and all(held)),
+    ]
+    return claims
+
+
+def section_for(res: StabilityReproduction, quick: bool, out_dir: Path | None = None) -> Section:
+    """The reproduction as a report Section with figures, tables and claims."""
+    from ..report._html import figure_html, paragraph, table_html
+    from ._plots import SUMMARY_HEADER, decay_figure, effect_of_relu_figure, relu_pairs, summary_rows
+
+    spec = res.spectra
+    figs = [("effect_of_relu", effect_of_relu_figure(spec),
+             f"Effect of ReLU (layers {', '.join(map(str, relu_pairs(spec)))}): spectra before and after "
+             f"a ReLU at two depths, median over {spec.samples} test images, band min–max"),
+            ("decay_over_layers", decay_figure(spec), "Decay over layers: every output's spectrum")]
+    body = []
+    for name, fig, caption in figs:
+        if out_dir is not None:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            fig.savefig(Path(out_dir) / f"behrmann-stability-{name}.png", dpi=120, bbox_inches="tight")
+        body.append(figure_html(fig, caption))
+    body.append(table_html(SUMMARY_HEADER, summary_rows(spec)))
+    lemma_rows = [(c.output.index, c.check.rows, c.check.kept, c.check.rank, c.check.sigma_min,
+                   c.check.norm_bound, c.check.c_bound, c.check.projected_bound, c.check.holds)
+                  for c in res.lemma]
+    body.append(paragraph("Lemma on the trained ReLU layers (first test image): A is the Jacobian of the "
+                          "pre-activation, I the inactive units; σ_min is the measured smallest nonzero "
+                          "singular value of D_I A, ‖A_K u_k‖ and c the lemma's bounds (min over up to 256 "
+                          "removed rows; c is ∞ when no removed row lies in the row space, the projected "
+                          "bound then applies)."))
+    body.append(table_html(["#", "rows m", "kept M", "rank", "σ_min", "min ‖A_K u_k‖", "c", "projected c",
+                            "holds"], lemma_rows))
+    if res.skipped_lemma:
+        body.append(paragraph("Lemma not checked: " + "; ".join(res.skipped_lemma) + "."))
+    acc = res.training[-1]["test_acc"] if res.training else float("nan")
+    cfg = res.config
+    mode = "quick" if quick else "full"
+    body.append(paragraph(f"Configuration: {mode}; images {cfg['size']}×{cfg['size']}, "
+                          f"{cfg['epochs']} epochs, test accuracy {acc:.3f}; spectra by '{cfg['method']}' "
+                          f"(rtol {cfg['rtol']:g}); see reluscope.jacobian._reproduce for the protocol."))
+    conds = [float(np.nanmedian(s.condition)) for s in spec]
+    numbers = {"test accuracy": acc, "test images": spec.samples, "layer outputs": len(spec),
+               "largest condition number": max(conds), "seconds for the spectra": round(spec.seconds, 1)}
+    reading = ("Each ReLU deletes the rows of its inactive units, and the Jacobian's spectrum after the "
+               "ReLU sits below the one before; over depth the smallest singular values fall and the "
+               "inverse of the linearisation becomes ill-conditioned.")
+    return Section("Stability of the inverse: Jacobian spectra of the CIFAR CNN", "".join(body), numbers,
+                   reading, json=res.to_dict(), claims=_claims(res))
+
+
+def _register() -> None:
+    try:
+        from ..reproduce._registry import ReproConfig, part
+    except ImportError:  # the reproduction framework is optional
+        return
+
+    @part("behrmann", "stability", "Stability of the inverse: Jacobian spectra (CIFAR CNN)", order=20)
+    def behrmann_stability(cfg: ReproConfig) -> Section:
+        res = reproduce(cfg.cifar, quick=cfg.quick, seed=cfg.seed, device=cfg.device,
+                        cache_dir=Path(cfg.out_dir) / "models")
+        return section_for(res, cfg.quick, cfg.out_dir)
+
+
+_register()
