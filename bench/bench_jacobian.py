@@ -91,10 +91,10 @@ def main() -> None:
     print(f"CIFAR CNN (Behrmann et al.), {len(outputs(net))} layer outputs, input 3x32x32 = {x.numel()}; "
           f"image {source}; {args.threads} threads; load average {load}")
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     spec = spectra(net, x, method=args.method)
-    ours = time.perf_counter() - start
-    print(f"reluscope.jacobian.spectra (method={args.method}): {ours:.1f} s per image "
+    ours, cpu = time.perf_counter() - start, time.process_time() - cpu
+    print(f"reluscope.jacobian.spectra (method={args.method}): {ours:.1f} s per image, {cpu:.1f} CPU s "
           f"(ranks {[int(s.rank[0]) for s in spec]})")
 
     t_naive, lines = naive(net, x, args.rows, args.seed)

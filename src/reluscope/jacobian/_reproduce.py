@@ -69,7 +69,8 @@ def _subset(split, count: int | None, seed: int):
     return replace(split, x=split.x[idx], y=split.y[idx])
 
 
-def train_cnn(cifar, quick: bool, seed: int = 0, device: str = "cpu", cache_dir: Path | None = None):
+def train_cnn(cifar, quick: bool, seed: int = 0, device: str = "cpu", cache_dir: Path | None = None,
+              epochs: int | None = None):
     """Train (or reload from `cache_dir`) the CIFAR CNN; returns (model, history, dataset).
 
     `cifar` is a data source for `reluscope.data.load` or a loaded `Dataset`.
@@ -79,18 +80,19 @@ def train_cnn(cifar, quick: bool, seed: int = 0, device: str = "cpu", cache_dir:
     from ..train import TrainConfig, train
 
     cfg = QUICK if quick else FULL
+    epochs = cfg["epochs"] if epochs is None else epochs
     ds = _images(load(cifar, seed=seed) if isinstance(cifar, (str, Path)) else cifar, cfg["size"])
     c, h, _ = ds.train.x.shape[1:]
     torch.manual_seed(seed)
     model = nets.cifar_cnn(c, h, ds.spec.classes)
-    name = f"behrmann-cifar-cnn-{'quick' if quick else 'full'}-seed{seed}.pt"
+    name = f"behrmann-cifar-cnn-{'quick' if quick else 'full'}-seed{seed}-epochs{epochs}.pt"
     ckpt = None if cache_dir is None else Path(cache_dir) / name
     if ckpt is not None and ckpt.exists():
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
         return model.eval(), state["history"], ds
     train_ds = replace(ds, train=_subset(ds.train, cfg["train"], seed))
-    res = train(model, train_ds, TrainConfig(epochs=cfg["epochs"], lr=1e-3, optimizer="adam", seed=seed,
+    res = train(model, train_ds, TrainConfig(epochs=epochs, lr=1e-3, optimizer="adam", seed=seed,
                                              device=device))
     model = res.model.cpu().eval()
     if ckpt is not None:
@@ -100,14 +102,20 @@ def train_cnn(cifar, quick: bool, seed: int = 0, device: str = "cpu", cache_dir:
 
 
 def reproduce(cifar, quick: bool = True, seed: int = 0, device: str = "cpu",
-              cache_dir: Path | None = None) -> StabilityReproduction:
-    """Train the CNN, take all-layer spectra at a few test images, check the lemma."""
+              cache_dir: Path | None = None, epochs: int | None = None,
+              images: int | None = None) -> StabilityReproduction:
+    """Train the CNN, take all-layer spectra at a few test images, check the lemma.
+
+    `epochs` and `images` override the configuration's values (the rest is fixed).
+    """
     from .. import nets
     from . import lemma_checks, spectra
     from ._jacobians import estimate_jacobian_bytes, outputs
 
-    cfg = QUICK if quick else FULL
-    model, history, ds = train_cnn(cifar, quick, seed, device, cache_dir)
+    cfg = dict(QUICK if quick else FULL)
+    cfg["epochs"] = cfg["epochs"] if epochs is None else epochs
+    cfg["images"] = cfg["images"] if images is None else images
+    model, history, ds = train_cnn(cifar, quick, seed, device, cache_dir, cfg["epochs"])
     net = nets.load(model, input_shape=tuple(ds.test.x.shape[1:])).copy(dtype=torch.float64)
     idx = torch.randperm(len(ds.test), generator=torch.Generator().manual_seed(seed))[:cfg["images"]]
     x = ds.test.x[idx.sort().values]
