@@ -21,7 +21,9 @@ def test_parallel_matches_serial_and_single_calls():
     serial = classify_batch(W, b, X, workers=1)
     parallel = classify_batch(torch.tensor(W), torch.tensor(b), torch.tensor(X), workers=2)
     single = [classify(W, b, x).kind for x in X]
+    spawned = classify_batch(W, b, X[:6], workers=2, context="spawn")
     assert serial.kinds == parallel.kinds == single
+    assert spawned.kinds == single[:6]
     assert parallel.workers == 2
     assert sum(serial.counts().values()) == len(X)
     assert len(set(single)) >= 2

@@ -87,7 +87,7 @@ def _classify_one(x) -> PreimageResult:
 
 
 def classify_batch(W, b, X, tol: Tolerances = Tolerances(), *, workers: int | None = None,
-                   search: bool = True, desc: str = "pre-images") -> BatchResult:
+                   search: bool = True, desc: str = "pre-images", context: str | None = None) -> BatchResult:
     """`classify` every row of X for the layer `ReLU(W x + b)`.
 
     Arguments:
@@ -97,6 +97,9 @@ def classify_batch(W, b, X, tol: Tolerances = Tolerances(), *, workers: int | No
         workers: processes (default: the available cores; 1 runs in this process).
         search: use the cheap certificate searches before any LP.
         desc: label of the progress bar.
+        context: multiprocessing start method. Default "fork" where available: workers
+            inherit the layer without a copy and scripts need no `if __name__ == "__main__"`
+            guard (the workers run NumPy/SciPy/HiGHS only, never torch); else "spawn".
 
     Returns:
         A `BatchResult` (results in the order of X).
@@ -131,8 +134,9 @@ def classify_batch(W, b, X, tol: Tolerances = Tolerances(), *, workers: int | No
     else:
         import multiprocessing as mp
 
-        # spawn: safe after torch has started its thread pools (fork is not).
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+        if context is None:
+            context = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context(context), initializer=_init_worker,
                                  initargs=(W, b, tol, search)) as pool:
             it = pool.map(_classify_one, X, chunksize=max(1, min(8, len(X) // (4 * workers))))
             results = list(progress(it, desc=desc, total=len(X)))
