@@ -106,27 +106,12 @@ def _decide(M: np.ndarray, tol: Tolerances, row_scale, search: bool, naive: bool
         return OmniResult(False, "trivial", "every row is zero", direction=z)
     Mk, nk = M[keep], norms[keep]
     Mn = Mk / nk[:, None]  # row scaling keeps the answer and conditions the problem
-    if len(Mn) <= d:  # at most d rows: never omnidirectional; the SVD gives the direction
-        U, s, Vt = np.linalg.svd(Mn, full_matrices=True)
-        rank, decided = numerical_rank(s, tol)
-        if not decided:
-            return OmniResult(None, "rank", "rank of M inside the undecided band")
-        if rank < d:  # a null vector z has M z = 0
-            return _direction(Mk, Vt[rank], tol, "rank", f"rank {rank} < {d}")
-        z = (Vt.T / s) @ (-U.T @ np.ones(len(Mn)))  # square and invertible: M z = -D^-1 1 < 0
-        return _direction(Mk, z, tol, "rank", f"{len(Mn)} rows in R^{d}")
-    # Mn = U R with U orthonormal (QR, cheaper than an SVD of Mn); the SVD of the small R
-    # decides the rank. The problem is solved on U and z is mapped back by R^-1.
-    U, R = np.linalg.qr(Mn)
-    to_z = triangular_full_rank(R, tol)  # R^-1 when rank d is certain
-    if to_z is None:
-        Ur, s, Vt = np.linalg.svd(R)
-        rank, decided = numerical_rank(s, tol)
-        if not decided:
-            return OmniResult(None, "rank", "rank of M inside the undecided band")
-        if rank < d:
-            return _direction(Mk, Vt[rank], tol, "rank", f"rank {rank} < {d}")
-        to_z = (Vt.T / s) @ Ur.T
+    if len(Mn) <= d:
+        return _few_rows(Mn, Mk, tol)
+    basis = _orthonormal_basis(Mn, Mk, tol)
+    if isinstance(basis, OmniResult):
+        return basis
+    U, to_z = basis
     if search:
         zu = _search_direction(U)
         if zu is not None:
@@ -137,6 +122,39 @@ def _decide(M: np.ndarray, tol: Tolerances, row_scale, search: bool, naive: bool
     if naive:
         return _lp_naive(Mk, tol, time_limit)
     return _lp(Mk, U, to_z, nk, keep, tol, time_limit)
+
+
+def _few_rows(Mn, Mk, tol: Tolerances) -> OmniResult:
+    """At most d rows are never omnidirectional; the SVD gives the direction."""
+    d = Mn.shape[1]
+    U, s, Vt = np.linalg.svd(Mn, full_matrices=True)
+    rank, decided = numerical_rank(s, tol)
+    if not decided:
+        return OmniResult(None, "rank", "rank of M inside the undecided band")
+    if rank < d:  # a null vector z has M z = 0
+        return _direction(Mk, Vt[rank], tol, "rank", f"rank {rank} < {d}")
+    z = (Vt.T / s) @ (-U.T @ np.ones(len(Mn)))  # square and invertible: M z = -D^-1 1 < 0
+    return _direction(Mk, z, tol, "rank", f"{len(Mn)} rows in R^{d}")
+
+
+def _orthonormal_basis(Mn, Mk, tol: Tolerances):
+    """`(U, R^-1)` with `Mn = U R`, U orthonormal, when rank d is decided; else an OmniResult.
+
+    A QR is cheaper than an SVD of Mn; the small R decides the rank (first by the cheap
+    triangular test). The LP and searches run on U, and a z for U maps back by R^-1.
+    """
+    d = Mn.shape[1]
+    U, R = np.linalg.qr(Mn)
+    to_z = triangular_full_rank(R, tol)
+    if to_z is None:
+        Ur, s, Vt = np.linalg.svd(R)
+        rank, decided = numerical_rank(s, tol)
+        if not decided:
+            return OmniResult(None, "rank", "rank of M inside the undecided band")
+        if rank < d:
+            return _direction(Mk, Vt[rank], tol, "rank", f"rank {rank} < {d}")
+        to_z = (Vt.T / s) @ Ur.T
+    return U, to_z
 
 
 def _direction(M, z, tol, method, status) -> OmniResult:
