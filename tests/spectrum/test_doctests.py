@@ -1,0 +1,13 @@
+"""The docstring examples of the spectrum modules run as documented."""
+
+import doctest
+
+import pytest
+
+from reluscope.spectrum import _analyze, _conv, _mp, _powerlaw, _stats
+
+
+@pytest.mark.parametrize("module", [_analyze, _conv, _mp, _powerlaw, _stats])
+def test_doctests(module):
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
