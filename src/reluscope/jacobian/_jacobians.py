@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -314,6 +315,21 @@ def basis_window(shape: Sequence[int], cols: torch.Tensor, dtype, device) -> Win
     data = torch.zeros(len(cols), *box, dtype=dtype, device=device)
     data[torch.arange(len(cols), device=device), ch, r - r0, q - q0] = 1
     return Window(data, tuple(shape), r0, q0)
+
+
+@contextmanager
+def single_threaded():
+    """Run torch ops on one thread inside the block (restored after).
+
+    LAPACK's symmetric eigensolvers gain little from threads and slow down sharply when
+    the cores are shared; one thread per solve is the robust choice.
+    """
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield prev
+    finally:
+        torch.set_num_threads(prev)
 
 
 def check_bytes(need: float, max_bytes: float, what: str) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, ShapeError
-from ._jacobians import DEFAULT_MAX_BYTES, Output, as_batch, as_net, jacobians, outputs
+from ._jacobians import DEFAULT_MAX_BYTES, Output, as_batch, as_net, jacobians, outputs, single_threaded
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,8 @@ def lemma_check(A: torch.Tensor | np.ndarray, removed, candidates: int = 256,
     # Spectrum and row space of A_K from the smaller Gram matrix.
     big = M >= n
     G = AK.T @ AK if big else AK @ AK.T
-    lam, vec = torch.linalg.eigh(G)
+    with single_threaded():
+        lam, vec = torch.linalg.eigh(G)
     lam_max = float(lam[-1]) if len(lam) else 0.0
     nz = lam > max(M, n) * eps * lam_max if lam_max > 0 else torch.zeros_like(lam, dtype=torch.bool)
     rank = int(nz.sum())

@@ -49,6 +49,7 @@ from ._jacobians import (
     input_chunks,
     outputs,
     propagate_windows,
+    single_threaded,
 )
 
 METHODS = ("auto", "gram", "svd")
@@ -264,13 +265,9 @@ def _sample_spectra(net, x1, outs, chunks, method, rtol, max_bytes) -> list[dict
 
     # Symmetric eigensolvers scale poorly over threads (and collapse on a busy machine):
     # run one single-threaded solve per core instead, largest first.
-    workers = torch.get_num_threads()
     order = sorted(range(len(outs)), key=lambda j: -sum(b.numel() for _, b in blocks[j]))
-    try:
-        with ThreadPoolExecutor(workers) as pool:
-            done = dict(zip(order, pool.map(one, order)))
-    finally:
-        torch.set_num_threads(workers)
+    with single_threaded() as workers, ThreadPoolExecutor(workers) as pool:
+        done = dict(zip(order, pool.map(one, order)))
     return [done[j] for j in range(len(outs))]
 
 
