@@ -147,7 +147,9 @@ def _subsets(ds, cfg: ShadowTrainConfig):
     val, pool = perm[:n_val], perm[n_val:]
     val_split = Split(ds.train.x[val], ds.train.y[val])
     if cfg.max_test is not None and cfg.max_test < len(ds.test):
-        ds = Dataset(ds.train, Split(ds.test.x[:cfg.max_test], ds.test.y[:cfg.max_test]), ds.spec)
+        # A fixed random subset: test splits may be sorted by class (ImageFolder).
+        keep = torch.randperm(len(ds.test), generator=gen)[:cfg.max_test]
+        ds = Dataset(ds.train, Split(ds.test.x[keep], ds.test.y[keep]), ds.spec)
     budgets = []
     for b in cfg.budgets:
         size = len(pool) if b is None or b == "all" else int(b)

@@ -1,0 +1,88 @@
+"""Figures of the SHADOW experiment: the paper's "dropout vs dropout+shadow" curves, error
+against label budget, and the layer / ρ sweeps. Each returns a matplotlib figure."""
+
+from __future__ import annotations
+
+COLORS = {"baseline": "tab:gray", "dropout": "tab:blue", "shadow": "tab:orange", "dropout+shadow": "tab:red"}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_dropout_vs_shadow(res, budget: int | None = None, title: str = ""):
+    """Test error against epoch at one budget (default: the largest), mean ± std over seeds.
+
+    Dropout and dropout+SHADOW (the paper's figure) are solid; baseline and SHADOW dashed.
+
+    Arguments:
+        res: a `ShadowTrainResult`.
+        budget: the label budget to show (a number of labels as in `ArmResult.budget`).
+    """
+    plt = _plt()
+    budget = max(a.budget for a in res.arms) if budget is None else budget
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    for a in (a for a in res.arms if a.budget == budget):
+        epochs = range(1, len(a.curve_mean) + 1)
+        style = "-" if "dropout" in a.arm else "--"
+        ax.plot(epochs, a.curve_mean, style, color=COLORS.get(a.arm),
+                label=f"{a.arm}: {a.mean:.3f} ± {a.std:.3f}")
+        lo = [m - s for m, s in zip(a.curve_mean, a.curve_std)]
+        hi = [m + s for m, s in zip(a.curve_mean, a.curve_std)]
+        ax.fill_between(epochs, lo, hi, color=COLORS.get(a.arm), alpha=0.12, linewidth=0)
+    ax.set(xlabel="epoch", ylabel="test error", title=title or f"{budget} labels: dropout vs dropout+shadow")
+    if len(a.curve_mean) > 30:
+        ax.set_xscale("log")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_error_vs_budget(res, title: str = ""):
+    """Final test error (mean ± std over seeds) against the number of labels, one line per arm."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    arms = list(dict.fromkeys(a.arm for a in res.arms))
+    for k, name in enumerate(arms):
+        rows = sorted((a for a in res.arms if a.arm == name), key=lambda a: a.budget)
+        # A small horizontal offset per arm keeps the error bars apart.
+        xs = [a.budget * (1 + 0.03 * (k - len(arms) / 2)) for a in rows]
+        ax.errorbar(xs, [a.mean for a in rows], yerr=[a.std for a in rows], marker="o", capsize=3,
+                    color=COLORS.get(name), label=name)
+    ax.set(xscale="log", xlabel="labelled training samples", ylabel="test error",
+           title=title or "error vs labels")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_sweeps(res, title: str = ""):
+    """The SHADOW arm's test error against the code layer and against ρ (mean ± std), with the
+    baseline at the sweep budget as a horizontal band; None when the result has no sweeps."""
+    if not res.sweeps:
+        return None
+    plt = _plt()
+    kinds = [k for k in ("layer", "rho") if any(s["kind"] == k for s in res.sweeps)]
+    fig, axes = plt.subplots(1, len(kinds), figsize=(4.2 * len(kinds), 3.3), squeeze=False)
+    budget = res.sweeps[0]["budget"]
+    base = next((a for a in res.arms if a.arm == "baseline" and a.budget == budget), None)
+    for ax, kind in zip(axes[0], kinds):
+        pts = sorted((s for s in res.sweeps if s["kind"] == kind), key=lambda s: s["value"])
+        ax.errorbar([s["value"] for s in pts], [s["mean"] for s in pts], yerr=[s["std"] for s in pts],
+                    marker="o", capsize=3, color=COLORS["shadow"], label="shadow")
+        if base is not None:
+            ax.axhline(base.mean, color=COLORS["baseline"], label=f"baseline {base.mean:.3f}")
+            ax.axhspan(base.mean - base.std, base.mean + base.std, color=COLORS["baseline"], alpha=0.15)
+        ax.set(xlabel="code layer h comes from" if kind == "layer" else "ρ (keep probability)",
+               ylabel="test error", title=title or f"{budget} labels")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
