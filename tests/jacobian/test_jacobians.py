@@ -131,3 +131,12 @@ def test_windowed_tangents_equal_full_ones():
             seen += not t.is_whole
             torch.testing.assert_close(t.full().reshape(len(cols), -1).T, jac[0][:, cols], rtol=0, atol=1e-13)
     assert seen > 0  # windows were really used
+
+
+def test_stage_selection():
+    net = nets.load(_mlp())
+    assert [o.index for o in outputs(net, stages=("pre",))] == [1, 3, 5]
+    J = jacobians(net, torch.randn(1, 6), layers=[0], stages=("post",))
+    assert [(o.layer, o.stage) for o in J] == [(0, "post")]
+    with pytest.raises(ConfigError, match="stages"):
+        jacobians(net, torch.randn(1, 6), layers=[2], stages=("post",))  # identity: no post

@@ -92,8 +92,11 @@ def as_batch(net, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return x
 
 
-def outputs(net, layers: Iterable[int | str] | None = None) -> list[Output]:
+def outputs(net, layers: Iterable[int | str] | None = None,
+            stages: Sequence[str] = ("pre", "post")) -> list[Output]:
     """The outputs analysed for `layers` (default: all): `pre`, and `post` unless identity.
+
+    `stages` keeps only some stages (e.g. `("pre",)`); the indices stay those of all outputs.
 
     >>> from reluscope import nets
     >>> [o.label for o in outputs(nets.load(nets.mlp([4, 3, 2])))]
@@ -104,10 +107,10 @@ def outputs(net, layers: Iterable[int | str] | None = None) -> list[Output]:
         raise ConfigError("no layers selected; pass layers=None for all layers")
     out, k = [], 0
     for i, layer in enumerate(net.layers):
-        stages = ["pre"] if layer.activation == "identity" else ["pre", "post"]
-        for stage in stages:
+        layer_stages = ["pre"] if layer.activation == "identity" else ["pre", "post"]
+        for stage in layer_stages:
             k += 1
-            if wanted is None or i in wanted:
+            if (wanted is None or i in wanted) and stage in stages:
                 shape = layer.out_shape if stage == "pre" else _post_shape(layer)
                 out.append(Output(k, i, layer.name, stage, tuple(shape), layer.activation))
     return out
@@ -351,7 +354,8 @@ def estimate_jacobian_bytes(net, outs: Sequence[Output], dtype=torch.float64, ch
 
 def jacobians(model_or_net, x: torch.Tensor, layers: Iterable[int | str] | None = None,
               dtype: torch.dtype = torch.float64, chunk: int = 256,
-              max_bytes: float = DEFAULT_MAX_BYTES) -> dict[Output, torch.Tensor]:
+              max_bytes: float = DEFAULT_MAX_BYTES,
+              stages: Sequence[str] = ("pre", "post")) -> dict[Output, torch.Tensor]:
     """Explicit Jacobians `d output / d input` of every selected layer output.
 
     Arguments:
@@ -362,6 +366,7 @@ def jacobians(model_or_net, x: torch.Tensor, layers: Iterable[int | str] | None 
         dtype: computing dtype (the net is copied when it differs).
         chunk: input directions pushed through the net at once (bounds memory).
         max_bytes: a ResourceError is raised up front when the estimate exceeds it.
+        stages: which outputs of each layer, `pre` and/or `post`.
 
     Returns:
         `{Output: tensor (B, output size, input size)}` in output order.
@@ -373,7 +378,9 @@ def jacobians(model_or_net, x: torch.Tensor, layers: Iterable[int | str] | None 
     """
     net = as_net(model_or_net, x, dtype)
     xb = as_batch(net, x, dtype)
-    outs = outputs(net, layers)
+    outs = outputs(net, layers, stages)
+    if not outs:
+        raise ConfigError(f"no outputs for stages {tuple(stages)}; use 'pre' and/or 'post'")
     check_bytes(estimate_jacobian_bytes(net, outs, dtype, chunk, xb.shape[0]), max_bytes,
                 "the explicit Jacobians")
     n = math.prod(net.input_shape)

@@ -170,12 +170,11 @@ def lemma_checks(model_or_net, x: torch.Tensor, layers: Iterable[int | str] | No
     trace = net.trace(xb)
     result = []
     for o in relu:
-        J = jacobians(net, xb, [o.layer], max_bytes=max_bytes)
-        pre = next(j for out, j in J.items() if out.stage == "pre")
-        post = next(out for out in J if out.stage == "post")
+        (pre,) = jacobians(net, xb, [o.layer], max_bytes=max_bytes, stages=("pre",)).values()
+        post = next(out for out in outputs(net, [o.layer]) if out.stage == "post")
         z = trace.pre[o.layer]
         for b in range(xb.shape[0]):
             removed = z[b].reshape(-1) <= 0
             result.append(LayerLemma(post, b, lemma_check(pre[b], removed, candidates, seed)))
-        del J
+        del pre
     return result

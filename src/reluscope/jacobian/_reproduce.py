@@ -122,7 +122,7 @@ def reproduce(cifar, quick: bool = True, seed: int = 0, device: str = "cpu",
     spec = spectra(net, x, method=cfg["method"], rtol=cfg["rtol"])
     lemma, skipped = [], []
     for i in net.relu_layers():
-        outs = [o for o in outputs(net, [i]) if o.stage == "pre"]
+        outs = outputs(net, [i], stages=("pre",))
         if estimate_jacobian_bytes(net, outs) > LEMMA_MAX_BYTES:
             skipped.append(f"layer {outs[0].index} ({net.layers[i].name}): explicit Jacobian too large")
             continue
