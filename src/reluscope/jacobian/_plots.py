@@ -59,27 +59,31 @@ def plot_spectra(spec: JacobianSpectra, indices: Sequence[int] | None = None, ax
             ax.fill_between(idx, lo, hi, color=color, alpha=0.2, lw=0)
     ax.set(yscale="log", xlabel="index of singular value", ylabel="singular value", title=title)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, ncol=2 if len(chosen) > 6 else 1)
+    if len(chosen) > 6:  # many spectra: legend beside the axes, not over the tails
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    else:
+        ax.legend(fontsize=8)
     return fig
 
 
 def _bands(s: LayerSpectrum) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Median (only where every sample is nonzero, so no jump where ranks differ), min, max."""
     v = np.where(s.singular_values > 0, s.singular_values, np.nan)
     keep = ~np.all(np.isnan(v), axis=0)
     v = v[:, keep]
-    with np.errstate(all="ignore"):
-        import warnings
+    import warnings
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanmedian(v, 0), np.nanmin(v, 0), np.nanmax(v, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med = np.where(np.isnan(v).any(0), np.nan, np.nanmedian(v, 0))
+        return med, np.nanmin(v, 0), np.nanmax(v, 0)
 
 
 def _label(s: LayerSpectrum) -> str:
     o = s.output
     stage = "before ReLU" if o.stage == "pre" and o.activation == "relu" else (
         "after ReLU" if o.stage == "post" else o.stage)
-    return f"layer {o.index} ({o.name}, {stage})"
+    return f"layer {o.index} (module {o.name}, {stage})"
 
 
 def effect_of_relu_figure(spec: JacobianSpectra, depths: int = 2):

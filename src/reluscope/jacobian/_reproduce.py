@@ -4,8 +4,9 @@ Protocol (PAPERS.md §2, experiment 2; details the slides leave open are paramet
 
 * `nets.cifar_cnn()` trained with `reluscope.train.train` (Adam, lr 1e-3, batch 64) on the
   CIFAR-10 ImageFolder data.
-* Full: 32×32 images, all 10,000 training images, 10 epochs, 4 test images, singular
-  values from the Gram matrix (float64; values below its resolution reported as 0).
+* Full: 32×32 images, all 10,000 training images, 10 epochs, 4 test images, `auto`
+  method with rtol 1e-2 (Gram matrix in float64, SVD for the layers whose smallest
+  nonzero singular value the Gram matrix cannot give to 1%: the figures are log plots).
 * Quick (CI): images average-pooled to 16×16 (the same CNN on a 3×16×16 input), 2,000
   training images, 2 epochs, 2 test images, `auto` method with rtol 1e-3.
 * Figures: "effect of ReLU" (before/after the ReLU of the 2nd and 5th convolution, the
@@ -27,7 +28,7 @@ import torch
 from ..report._registry import Claim, Section
 
 QUICK = dict(size=16, train=2000, epochs=2, images=2, method="auto", rtol=1e-3)
-FULL = dict(size=32, train=None, epochs=10, images=4, method="gram", rtol=1e-6)
+FULL = dict(size=32, train=None, epochs=10, images=4, method="auto", rtol=1e-2)
 LEMMA_MAX_BYTES = 1.2 * 2**30
 
 
@@ -154,12 +155,14 @@ def _claims(res: StabilityReproduction) -> list[Claim]:
     spec = res.spectra
     conds = [float(np.nanmedian(s.condition)) for s in spec]
     first_conv = [c for s, c in zip(spec, conds) if s.output.stage == "pre"]
+    # the paper's "decay over layers" is about the convolutional part (its layers 1-6)
+    conv = [(s.output.index, c) for s, c in zip(spec, conds) if len(s.output.shape) == 3]
     nz = np.concatenate([s.singular_values[s.singular_values > 0] for s in spec])
     span = float(nz.max() / nz.min())
     worst = max((r["max_ratio"] for r in res.interlacing), default=0.0)
-    depth = np.array([s.output.index for s in spec])
-    logc = np.log10(np.maximum(np.nan_to_num(conds, nan=1.0), 1))
-    rho = float(np.corrcoef(depth, logc)[0, 1]) if len(conds) > 2 and logc.std() > 0 else 0.0
+    depth = np.array([i for i, _ in conv], dtype=float)
+    logc = np.log10(np.maximum(np.nan_to_num([c for _, c in conv], nan=1.0), 1))
+    rho = float(np.corrcoef(depth, logc)[0, 1]) if len(conv) > 2 and logc.std() > 0 else 0.0
     held = [c.check.holds for c in res.lemma]
     tight = [c.check.ratio for c in res.lemma if math.isfinite(c.check.ratio)]
     claims = [
@@ -167,9 +170,11 @@ def _claims(res: StabilityReproduction) -> list[Claim]:
               "(σ_i(D A) <= σ_i(A))",
               f"max σ_i(after)/σ_i(before) over {len(res.interlacing)} ReLUs and all i: {worst:.6f}",
               worst <= 1 + 1e-6),
-        Claim("The linearisation's spectrum decays over layers (the inverse grows less stable with depth)",
+        Claim("The linearisation's spectrum decays over the convolutional layers (the inverse grows "
+              "less stable with depth)",
               f"median condition number from {first_conv[0]:.3g} (layer 1) to a maximum of "
-              f"{max(conds):.3g}; correlation of depth with log condition {rho:.2f}",
+              f"{max(c for _, c in conv):.3g} over {len(conv)} conv outputs; correlation of depth with "
+              f"log condition {rho:.2f}; output layer {conds[-1]:.3g}",
               bool(rho > 0.5)),
         Claim("Singular values span about 1e2 down to 1e-4 (six orders of magnitude)",
               f"nonzero singular values span {nz.max():.3g} to {nz.min():.3g} ({math.log10(span):.1f} "
