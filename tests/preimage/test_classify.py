@@ -93,6 +93,13 @@ def test_ambiguous_zero_is_undecided():
     assert classify(W, b, x).kind != "undecided"
 
 
+def test_ambiguous_zero_does_not_matter_when_clear_rows_span():
+    W = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    b = np.array([0.0, 0.0, -2.0 + 1e-8])  # z = (1, 1, 1e-8): the first two rows pin x down
+    res = classify(W, b, np.ones(2))
+    assert res.kind == "singleton" and "zero band" in res.reason
+
+
 def test_ambiguous_rank_is_undecided():
     W = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 1.0, 1e-7], [0.0, 0.0, -1.0]])
     res = classify(W, np.array([1.0, 1.0, 1.0, -1.0]), np.ones(3))

@@ -128,19 +128,25 @@ def _classify(W, b, x, tol: Tolerances, search: bool) -> PreimageResult:
     lo = tol.zero * scale
     P, T = z > lo, np.abs(z) <= lo
     n_pos, n_tight = int(P.sum()), int(T.sum())
-    if np.any((np.abs(z) > lo) & (np.abs(z) <= tol.band * lo)):
-        return PreimageResult("undecided", n_pos, n_tight, None, None,
-                              "a pre-activation is neither clearly zero nor clearly nonzero",
-                              status="zero test inside the undecided band")
-    A = W[P]
-    rank, N, decided = _null_space(A, n, tol, ref=float(np.linalg.norm(W, axis=1).max()))
+    ambiguous = (np.abs(z) > lo) & (np.abs(z) <= tol.band * lo)
+    clear = P & ~ambiguous
+    rank, N, decided = _null_space(W[clear], n, tol, ref=float(np.linalg.norm(W, axis=1).max()))
     if not decided:
         return PreimageResult("undecided", n_pos, n_tight, None, None,
                               "rank of the active rows inside the undecided band",
                               status="rank test inside the undecided band")
+    if rank == n:
+        # The clearly positive rows alone span the input: a singleton whatever the
+        # ambiguous pre-activations are (more equations cannot enlarge a point).
+        reason = "rank: active rows span the input"
+        if ambiguous.any():
+            reason += f" (without the {int(ambiguous.sum())} pre-activations in the zero band)"
+        return PreimageResult("singleton", n_pos, n_tight, rank, 0, reason)
+    if ambiguous.any():
+        return PreimageResult("undecided", n_pos, n_tight, None, None,
+                              "a pre-activation is neither clearly zero nor clearly nonzero",
+                              status="zero test inside the undecided band")
     d = n - rank
-    if d == 0:
-        return PreimageResult("singleton", n_pos, n_tight, rank, 0, "rank: active rows span the input")
     Zrows = ~P
     M = W[Zrows] @ N
     row_scale = float(np.linalg.norm(W, axis=1).max())
