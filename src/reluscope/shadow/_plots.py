@@ -92,7 +92,8 @@ def plot_reconstruction(rec, max_images: int = 6):
     for j, (_, imgs) in enumerate(columns):
         for i in range(n):
             top, left = pad + i * (h + pad), pad + j * (w + pad)
-            mosaic[:, top:top + h, left:left + w] = _scaled(imgs[i])
+            # Reconstructions of a flat-input MLP come back flat: draw them in the image's shape.
+            mosaic[:, top:top + h, left:left + w] = _scaled(imgs[i].reshape(c, h, w))
     fig, ax = plt.subplots(figsize=(1.0 * len(columns) + 0.5, 1.0 * n + 0.6))
     img = mosaic[0] if c == 1 else mosaic.permute(1, 2, 0)
     ax.imshow(img.numpy(), cmap="gray" if c == 1 else None, interpolation="nearest")
