@@ -232,18 +232,3 @@ def section_for(res: StabilityReproduction, quick: bool, out_dir: Path | None = 
     return Section("Stability of the inverse: Jacobian spectra of the CIFAR CNN", "".join(body), numbers,
                    reading, json=res.to_dict(), claims=_claims(res))
 
-
-def _register() -> None:
-    try:
-        from ..reproduce._registry import ReproConfig, part
-    except ImportError:  # the reproduction framework is optional
-        return
-
-    @part("behrmann", "stability", "Stability of the inverse: Jacobian spectra (CIFAR CNN)", order=20)
-    def behrmann_stability(cfg: ReproConfig) -> Section:
-        res = reproduce(cfg.cifar, quick=cfg.quick, seed=cfg.seed, device=cfg.device,
-                        cache_dir=Path(cfg.out_dir) / "models")
-        return section_for(res, cfg.quick, cfg.out_dir)
-
-
-_register()

@@ -22,6 +22,7 @@ import torch
 
 from .._progress import progress
 from ..errors import ConfigError
+from ._paired import paired_comparisons
 
 ARMS = ("baseline", "dropout", "shadow", "dropout+shadow")
 
@@ -113,29 +114,14 @@ class ShadowTrainResult:
                 return a
         raise KeyError(f"no arm {name} at budget {budget}")
 
-    def verdicts(self) -> list[dict]:
-        """Per budget, SHADOW vs its control (baseline, and dropout): helps / no difference / hurts.
-
-        A difference counts when the means differ by more than the larger std (a plain
-        rule of thumb over few seeds, not a significance test).
-        """
-        out = []
-        for budget in sorted({a.budget for a in self.arms}):
-            for ctrl, arm in (("baseline", "shadow"), ("dropout", "dropout+shadow")):
-                try:
-                    c, s = self.arm(ctrl, budget), self.arm(arm, budget)
-                except KeyError:
-                    continue
-                diff = s.mean - c.mean
-                margin = max(c.std, s.std)
-                word = "helps" if diff < -margin else "hurts" if diff > margin else "no clear difference"
-                out.append(dict(budget=budget, control=ctrl, arm=arm, control_error=c.mean,
-                                arm_error=s.mean, difference=diff, margin=margin, verdict=word))
-        return out
+    def comparisons(self, se_multiple: float = 2.0):
+        """SHADOW vs baseline and dropout+SHADOW vs dropout per budget, paired by seed."""
+        return paired_comparisons(self, se_multiple=se_multiple)
 
     def to_dict(self) -> dict:
         return dict(config=self.config.to_dict(), arms=[a.to_dict() for a in self.arms],
-                    sweeps=self.sweeps, verdicts=self.verdicts(), notes=self.notes)
+                    sweeps=self.sweeps, comparisons=[c.to_dict() for c in self.comparisons()],
+                    notes=self.notes)
 
 
 def _subsets(ds, cfg: ShadowTrainConfig):
@@ -208,7 +194,7 @@ def shadow_experiment(cfg: ShadowTrainConfig = ShadowTrainConfig()) -> ShadowTra
     """Run the four arms at every label budget (and the optional sweeps).
 
     Returns:
-        A `ShadowTrainResult`; `verdicts()` says per budget whether SHADOW helps.
+        A `ShadowTrainResult`; `comparisons()` says per budget whether SHADOW helps.
     """
     from .. import nets
     from ..data import load as load_data

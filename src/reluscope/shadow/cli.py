@@ -173,9 +173,9 @@ def train_cmd(data, arch, full, budgets, seeds, steps, lrs, dropout, layer, rho,
     res = shadow_experiment(cfg)
     for a in res.arms:
         click.echo(f"budget {a.budget:>6} {a.arm:>15}: test error {a.mean:.4f} ± {a.std:.4f} (lr {a.lr})")
-    for v in res.verdicts():
-        click.echo(f"budget {v['budget']}: {v['arm']} vs {v['control']}: {v['verdict']} "
-                   f"({v['difference']:+.4f})")
+    for c in res.comparisons():
+        click.echo(f"budget {c.budget}: {c.arm} vs {c.reference}: {c.verdict} "
+                   f"({c.mean_diff:+.4f} ± {c.se:.4f}, paired over {c.n} seeds)")
     if plot is not None:
         _save(plot_shadow_curves(res), plot)
     write_results(json_path, res)

@@ -10,72 +10,12 @@ and "no clear effect" otherwise; with fewer than `MIN_SEEDS` seeds nothing is de
 
 from __future__ import annotations
 
-import math
-import statistics
 from dataclasses import dataclass
 
 from ..report._html import figure_html, paragraph, table_html
 from ..report._registry import Claim, Section
-from ._experiment import ShadowTrainConfig, ShadowTrainResult, shadow_experiment
-
-MIN_SEEDS = 3  # fewer seeds give no usable standard error: claims stay undecided
-PAIRS = (("shadow", "baseline"), ("dropout+shadow", "dropout"))
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """`arm` minus `reference` final test error at one budget, paired by seed (negative: better)."""
-
-    data: str
-    budget: int
-    arm: str
-    reference: str
-    mean_diff: float
-    se: float
-    n: int
-    verdict: str  # "helps", "hurts", "no clear effect" or "undecided (n seeds)"
-
-    def to_dict(self) -> dict:
-        return dict(data=self.data, budget=self.budget, arm=self.arm, reference=self.reference,
-                    mean_diff=self.mean_diff, se=self.se, n=self.n, verdict=self.verdict)
-
-
-def paired_difference(errors, reference, se_multiple: float = 2.0,
-                      min_seeds: int = MIN_SEEDS) -> tuple[float, float, str]:
-    """Mean and standard error of paired differences, and the verdict.
-
-    >>> paired_difference([0.10, 0.11, 0.09], [0.20, 0.20, 0.20])[2]
-    'helps'
-    >>> paired_difference([0.10, 0.30, 0.20], [0.20, 0.20, 0.20])[2]
-    'no clear effect'
-    """
-    if len(errors) != len(reference) or not errors:
-        raise ValueError("paired errors need the same, nonzero number of seeds")
-    d = [a - b for a, b in zip(errors, reference)]
-    mean = statistics.fmean(d)
-    se = statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
-    if len(d) < min_seeds:
-        return mean, se, f"undecided ({len(d)} seeds)"
-    if mean != 0 and abs(mean) > se_multiple * se:
-        return mean, se, "helps" if mean < 0 else "hurts"
-    return mean, se, "no clear effect"
-
-
-def paired_comparisons(res: ShadowTrainResult, data: str = "", se_multiple: float = 2.0,
-                       pairs=PAIRS) -> tuple[Comparison, ...]:
-    """SHADOW vs baseline and dropout+SHADOW vs dropout at every budget of `res`."""
-    out = []
-    for budget in sorted({a.budget for a in res.arms}):
-        for arm, ref in pairs:
-            try:
-                a, r = res.arm(arm, budget), res.arm(ref, budget)
-            except KeyError:
-                continue
-            mean, se, verdict = paired_difference(a.test_errors, r.test_errors, se_multiple)
-            out.append(Comparison(data or res.config.data, budget, arm, ref, mean, se, len(a.test_errors),
-                                  verdict))
-    return tuple(out)
-
+from ._experiment import ShadowTrainConfig, shadow_experiment
+from ._paired import MIN_SEEDS, Comparison, paired_comparisons, paired_difference  # noqa: F401
 
 # ----------------------------------------------------------------------------- configurations
 
@@ -167,14 +107,18 @@ def reproduce_part(quick: bool, seed: int, mnist: str, cifar: str, *, se_multipl
             configs["MNIST"] = experiment_config("mnist", mnist, quick, seed)
         if cifar:
             configs["CIFAR-10"] = experiment_config("cifar", cifar, quick, seed)
-    results, comps, claims = {}, [], []
-    for name, cfg in configs.items():
-        res = shadow_experiment(cfg)
-        results[name] = res
+    return summarise({name: shadow_experiment(cfg) for name, cfg in configs.items()}, quick, se_multiple)
+
+
+def summarise(results: dict, quick: bool, se_multiple: float = 2.0
+              ) -> tuple[TrainingReproduction, list[tuple]]:
+    """Paired comparisons and the paper's two claims for each `{data set name: result}`."""
+    comps, claims = [], []
+    for name, res in results.items():
         mine = list(paired_comparisons(res, name, se_multiple))
         comps += mine
         claims += [_claim(name, "shadow", mine), _claim(name, "dropout+shadow", mine)]
-    return TrainingReproduction(results, tuple(comps), quick), claims
+    return TrainingReproduction(dict(results), tuple(comps), quick), claims
 
 
 def statement(comps) -> str:
@@ -205,8 +149,8 @@ def training_section(rep: TrainingReproduction, claims: list[tuple], se_multiple
         "it costs more compute per step, not more steps); learning rates are tuned per arm and budget on a "
         "validation split; seeds pair the arms (same labels, initial weights, batch order). A difference "
         f"counts when the mean paired difference exceeds {se_multiple:g} standard errors; with fewer than "
-        f"{MIN_SEEDS} seeds nothing is decided." + (" Quick mode: a reduced configuration, too small to "
-                                                      "decide anything." if rep.quick else ""))]
+        f"{MIN_SEEDS} seeds nothing is decided." + (" Quick mode: a reduced configuration (few steps "
+                                                      "and seeds)." if rep.quick else ""))]
     numbers = {}
     for name, res in rep.results.items():
         rows = [(a.budget, a.arm, a.lr, a.epochs, a.mean, a.std, len(a.test_errors)) for a in res.arms]

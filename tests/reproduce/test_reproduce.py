@@ -1,0 +1,37 @@
+"""`reluscope reproduce`: the reduced configuration of every paper runs and writes its claims."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from reluscope.cli import main
+from reluscope.reproduce import PAPERS, ReproConfig, parts, reproduce
+from reluscope.reproduce._run import load_parts
+
+
+def test_every_paper_has_parts():
+    load_parts()
+    for paper in PAPERS:
+        assert parts(paper), f"no reproduction parts registered for {paper}"
+
+
+@pytest.mark.parametrize("paper", sorted(PAPERS))
+def test_quick_reproduction(paper, tmp_path, mnist_dir, cifar_dir):
+    cfg = ReproConfig(quick=True, out_dir=tmp_path, mnist=str(mnist_dir), cifar=str(cifar_dir))
+    path, outcomes = reproduce(paper, cfg, strict=True)
+    assert path.is_file() and all(o.status == "ok" for o in outcomes)
+    claims = json.loads((tmp_path / f"{paper}-claims.json").read_text())["claims"]
+    assert claims and all(c["holds"] in (True, False, None) for c in claims)
+    assert "claim in the paper" in path.read_text()
+
+
+@pytest.mark.slow
+def test_full_reproduction_all(tmp_path):
+    assert main(["reproduce", "all", "--full", "--out", str(tmp_path), "--quiet"]) == 0
+
+
+def test_bad_part_is_a_clear_error(capsys, tmp_path):
+    assert main(["reproduce", "tian", "--part", "nope", "--out", str(tmp_path)]) == 2
+    assert "parts are" in capsys.readouterr().err
