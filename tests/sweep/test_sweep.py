@@ -112,3 +112,15 @@ def test_dask_cluster_driver_killed_midway(tmp_path):
         assert json.loads((out / "cells" / f"{key}.json").read_text())["run_id"] == run_id
     rows = sweep.gather(out, grid.cells())
     assert _strip(rows) == _strip(baseline.rows)
+
+
+def test_analysis_tasks_are_deterministic_and_consistent():
+    spec = sweep.resolve_task("spectrum")(seed=0, arch="mlp:32", epochs=1)
+    assert spec == sweep.resolve_task("spectrum")(seed=0, arch="mlp:32", epochs=1)
+    assert spec["layers"] == 2 and 0 <= spec["random_like"] <= spec["layers"] and spec["test_acc"] > 0.3
+    pre = sweep.resolve_task("preimage")(seed=0, hidden=128, epochs=1, samples=12)
+    assert sum(pre[k] for k in ("singleton", "compact", "unbounded")) == 12 and pre["undecided"] == 0
+    # 128 ReLUs on 64 inputs: all singletons needs at least 64 positive outputs on average
+    assert pre["singleton"] < 12 or pre["mean_positive"] >= 64
+    fc = sweep.resolve_task("teacher")(seed=0, widths="4-6", multi=2, n_train=512, epochs=1)
+    assert set(fc) == {"mean_best_L1", "mean_best_L2"} and all(0 <= v <= 1 for v in fc.values())
