@@ -1,14 +1,15 @@
-"""Shared fixtures: paths to ../shared/data, the slow-test flag, fixed thread count."""
+"""Shared fixtures: paths to $RELUSCOPE_DATA (default ../shared/data), the slow-test flag, fixed thread count."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("RELUSCOPE_DATA") or ROOT.parent / "shared" / "data")
 
 torch.set_num_threads(2)
 

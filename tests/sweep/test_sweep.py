@@ -122,5 +122,5 @@ def test_analysis_tasks_are_deterministic_and_consistent():
     assert sum(pre[k] for k in ("singleton", "compact", "unbounded")) == 12 and pre["undecided"] == 0
     # 128 ReLUs on 64 inputs: all singletons needs at least 64 positive outputs on average
     assert pre["singleton"] < 12 or pre["mean_positive"] >= 64
-    fc = sweep.resolve_task("teacher")(seed=0, widths="4-6", multi=2, n_train=512, epochs=1)
+    fc = sweep.resolve_task("teacher")(seed=0, widths="4,6", multi=2, n_train=512, epochs=1)
     assert set(fc) == {"mean_best_L1", "mean_best_L2"} and all(0 <= v <= 1 for v in fc.values())

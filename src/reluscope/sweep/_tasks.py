@@ -74,15 +74,18 @@ def preimage_task(seed: int, data: str = "digits", hidden: int = 256, epochs: in
             "mean_positive": float(batch.n_positive.mean())}
 
 
-def teacher_task(seed: int, widths: str = "10-15-20-25", multi: int = 10, n_train: int = 30_000,
-                 epochs: int = 4, lr: float = 0.02, momentum: float = 0.9) -> dict:
-    """The fully connected teacher–student run: mean best-match correlation per hidden layer."""
+def teacher_task(seed: int, widths: str = "10,15,20,25", multi: int = 10, n_train: int = 100_000,
+                 epochs: int = 10, lr: float = 0.01, momentum: float = 0.0) -> dict:
+    """The fully connected teacher–student run (defaults: the author's setting, as `reluscope
+    teacher fc`): mean best-match correlation per hidden layer."""
+    import re
+
     import torch
 
     from ..teacher import FCConfig, run_fc
 
     torch.set_num_threads(1)
-    layers = tuple(int(w) for w in str(widths).split("-"))
+    layers = tuple(int(w) for w in re.split(r"[-,]", str(widths)))
     res = run_fc(FCConfig(widths=layers, multi=multi, n_train=n_train, epochs=epochs, lr=lr,
                           momentum=momentum, seed=seed))
     return {f"mean_best_L{i + 1}": float(b.mean()) for i, b in enumerate(res.best)}
