@@ -1,4 +1,4 @@
-"""Shared fixtures: paths to $RELUSCOPE_DATA (default ../shared/data), the slow-test flag, fixed thread count."""
+"""Shared fixtures: the data folder ($RELUSCOPE_DATA, default ../shared/data), --run-slow, thread count."""
 
 from __future__ import annotations
 
