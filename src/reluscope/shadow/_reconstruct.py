@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..errors import ConfigError
-from ._sampler import generator_from, sample
+from ._sampler import generator_from, relu_layer_indices, sample
 
 MEASURES = ("input", "input_scaled", "hidden")
 
@@ -110,12 +110,7 @@ def reconstruct(net, x: torch.Tensor, *, layers=None, rho: float = 0.5, alpha="f
     net.check_input(x)
     if bool((x.flatten(1).pow(2).sum(1) == 0).any()):
         raise ConfigError("an image is all zeros; its relative error is undefined; drop it")
-    try:
-        idx = net.relu_layers() if layers is None else [net.index(k) for k in layers]
-    except (IndexError, KeyError) as exc:
-        raise ConfigError(f"layers {layers}: {exc.args[0]}") from None
-    if not idx:
-        raise ConfigError("the net has no ReLU layer to reconstruct from")
+    idx = relu_layer_indices(net, layers)
     gen = generator_from(generator if generator is not None else 0, "cpu")
     nets_ = {"trained": net, "random": random_like(net, gen)}
     noise = generator_from(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)), net.device)

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from ..errors import ConfigError, ShapeError, UnsupportedLayerError
-from ._sampler import fan_in, generator_from, resolve_layer, sample
+from ..errors import ShapeError, UnsupportedLayerError
+from ._sampler import fan_in, generator_from, relu_layer_indices, resolve_layer, sample
 
 RULES = ("none", "theory", "best", "net")
 
@@ -161,11 +161,6 @@ def reversibility_by_layer(net, x: torch.Tensor, *, layers=None, rho: float = 0.
         One `Reversibility` per layer, in the order given.
     """
     trace = net.trace(x.to(net.device, net.dtype))
-    try:
-        idx = net.relu_layers() if layers is None else [net.index(k) for k in layers]
-    except (IndexError, KeyError) as exc:
-        raise ConfigError(f"layers {layers}: {exc.args[0]}") from None
-    if not idx:
-        raise ConfigError("the net has no ReLU layer to reverse")
+    idx = relu_layer_indices(net, layers)
     gen = generator_from(generator, net.device)
     return [reversibility(net, trace.post[i], layer=i, rho=rho, alpha=alpha, generator=gen) for i in idx]

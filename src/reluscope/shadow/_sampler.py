@@ -190,6 +190,17 @@ def resolve_layer(net, h: torch.Tensor, layer) -> int:
     return found[0]
 
 
+def relu_layer_indices(net, layers=None) -> list[int]:
+    """Indices of `layers` (indices or names), or of every ReLU layer; a clear error if none."""
+    try:
+        idx = net.relu_layers() if layers is None else [net.index(k) for k in layers]
+    except (IndexError, KeyError) as exc:
+        raise ConfigError(f"layers {layers}: {exc.args[0]}") from None
+    if not idx:
+        raise ConfigError("the net has no ReLU layer to reverse")
+    return idx
+
+
 def generator_from(generator: torch.Generator | int | None, device="cpu") -> torch.Generator | None:
     """A generator from a seed (on `device`), or the one given, or None (global RNG)."""
     if generator is None or isinstance(generator, torch.Generator):
