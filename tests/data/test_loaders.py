@@ -146,3 +146,16 @@ def test_sparse_codes_are_sparse_codes():
     # x = r(alpha W h): about half of the coordinates are positive for Gaussian W
     frac = float((ds.train.x > 0).float().mean())
     assert 0.35 < frac < 0.65
+
+
+def test_image_folder_cache_is_shared_by_relative_and_absolute_paths(tmp_path, monkeypatch):
+    from reluscope.data._imagefolder import _cache_path
+
+    root = tmp_path / "imgs"
+    (root / "cat").mkdir(parents=True)
+    _png(root / "cat" / "0.png", color=(1, 0, 0))
+    monkeypatch.chdir(tmp_path)
+    before = _cache_path(root)
+    assert before == _cache_path(type(root)("imgs")) == _cache_path(type(root)("./imgs/../imgs"))
+    _png(root / "cat" / "1.png", color=(2, 0, 0))  # a changed tree gets a new cache
+    assert _cache_path(type(root)("imgs")) != before

@@ -64,8 +64,12 @@ def _read_split(root: Path, classes: list[str]) -> Split:
 
 
 def _cache_path(root: Path) -> Path:
-    stat = [(str(p), p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))[:50]]
-    key = hashlib.sha256(repr((str(root.resolve()), len(list(root.rglob("*"))), stat)).encode())
+    """Cache file of a tree, keyed by its absolute path, file count and first files' times
+    (the same tree reached by a relative or an absolute path shares one cache)."""
+    root = root.resolve()
+    files = sorted(root.rglob("*"))
+    stat = [(str(p.relative_to(root)), p.stat().st_mtime_ns) for p in files[:50]]
+    key = hashlib.sha256(repr((str(root), len(files), stat)).encode())
     base = Path(os.environ.get("RELUSCOPE_CACHE", Path.home() / ".cache" / "reluscope"))
     return base / f"imagefolder-{key.hexdigest()[:16]}.pt"
 
