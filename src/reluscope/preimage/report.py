@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..report._html import figure_html, paragraph, table_html
@@ -11,6 +13,21 @@ from ._net import classify_layer
 from ._reproduce import PreimageReproduction, reproduce
 
 QUICK_SAMPLES, FULL_SAMPLES = 50, 1000
+# Seconds of classification the section may spend per weight set (trained, initial). One
+# sample costs about an m x n^2 factorisation of the active rows; at ~1e10 flop/s a
+# 256 x 64 layer takes microseconds, a CIFAR conv layer (32768 x 3072) about 15 s.
+QUICK_BUDGET_S, FULL_BUDGET_S, FLOPS = 20.0, 600.0, 1e10
+
+
+def sample_count(m: int, n: int, quick: bool) -> int:
+    """Samples to classify for an m x n layer: the default count, capped by the time budget.
+
+    >>> sample_count(256, 64, quick=True), sample_count(32768, 3072, quick=True)
+    (50, 2)
+    """
+    wanted, budget = (QUICK_SAMPLES, QUICK_BUDGET_S) if quick else (FULL_SAMPLES, FULL_BUDGET_S)
+    per_sample = m * n * n / FLOPS
+    return int(max(2, min(wanted, budget // per_sample)))
 
 
 def _samples(ctx: ReportContext, n: int) -> torch.Tensor:
@@ -25,7 +42,9 @@ def preimage_section(ctx: ReportContext) -> Section:
     if not relu:
         raise NotApplicable("the model has no layer with a plain ReLU activation")
     index = relu[0]
-    x = _samples(ctx, QUICK_SAMPLES if ctx.quick else FULL_SAMPLES)
+    m, n = math.prod(ctx.net.layers[index].out_shape), math.prod(ctx.net.layers[index].in_shape)
+    count = sample_count(m, n, ctx.quick)
+    x = _samples(ctx, count)
     workers = 1 if ctx.quick else None  # a handful of small problems: process start-up would dominate
     trained = classify_layer(ctx.net, index, x, workers=workers)
     panels = [("trained", trained.batch)]
@@ -53,6 +72,10 @@ def preimage_section(ctx: ReportContext) -> Section:
     body = table_html(["weights", *KINDS, "mean positives"], rows)
     body += figure_html(fig, f"Positive outputs of layer {index} per test sample, by pre-image kind; "
                              f"the dashed line marks the input dimension n = {trained.n}.")
+    if count < (QUICK_SAMPLES if ctx.quick else FULL_SAMPLES):
+        body += paragraph(f"{count} samples only: each costs about an {m} × {n}² factorisation, so the "
+                          "count is capped to keep the section within its time budget (more with --full, "
+                          "or all you want with `reluscope preimage`).")
     body += paragraph(f"The pre-image lives in {trained.space}. Tolerances: "
                       + ", ".join(f"{k} {v:g}" for k, v in trained.tolerances.to_dict().items()) + ".")
     return Section("Pre-images of ReLU layers", body, numbers, _reading(counts, trained.n, pos),
