@@ -9,6 +9,7 @@ import shutil
 
 import pytest
 
+from reluscope.cli import main
 from reluscope.report import ReportContext, Section, build_report, section
 from reluscope.report._registry import _SECTIONS
 from reluscope.report._run import prepare_context
@@ -69,6 +70,12 @@ def test_not_applicable_and_failing_sections_do_not_break_the_report(tmp_path):
         assert "the model has no conv layer" in html and "RuntimeError: boom" in html
         with pytest.raises(RuntimeError):
             build_report(ctx, only=["zz-fail"], strict=True)
+        # the command writes the page and says so, but exits 1 because a section failed
+        args = ["report", "--epochs", "1", "--out", str(tmp_path / "cli"),
+                "--only", "zz-fail", "--only", "zz-ok"]
+        assert main([*args, "--quiet"]) == 1
+        assert (tmp_path / "cli" / "index.html").is_file()
+        assert main([*args[:-4], "--only", "zz-ok", "--quiet"]) == 0
     finally:
         for key in ("zz-na", "zz-fail", "zz-ok"):
             _SECTIONS.pop(key, None)

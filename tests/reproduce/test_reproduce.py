@@ -37,3 +37,21 @@ def test_full_reproduction_all(tmp_path):
 def test_bad_part_is_a_clear_error(capsys, tmp_path):
     assert main(["reproduce", "tian", "--part", "nope", "--out", str(tmp_path)]) == 2
     assert "parts are" in capsys.readouterr().err
+
+
+def test_failed_part_keeps_the_page_and_exits_1(tmp_path, monkeypatch, capsys):
+    from reluscope.report._registry import Entry, Section
+    from reluscope.reproduce import _registry
+
+    load_parts()
+
+    def broken(cfg):
+        raise RuntimeError("boom")
+
+    parts = {"ok": Entry("ok", "Fine part", 1, lambda cfg: Section("Fine part", "<p>fine</p>")),
+             "broken": Entry("broken", "Broken part", 2, broken)}
+    monkeypatch.setitem(_registry._PARTS, "tian", parts)
+    assert main(["reproduce", "tian", "--out", str(tmp_path), "--quiet"]) == 1
+    assert "1 of 2 parts failed (Broken part)" in capsys.readouterr().err
+    page = (tmp_path / "tian.html").read_text()
+    assert "fine" in page and "RuntimeError: boom" in page

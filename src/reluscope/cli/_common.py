@@ -69,3 +69,14 @@ def load_model(path: str, data=None, input_shape: str | None = None):
         shape = data.spec.shape
     file = nets.read_model_file(path, map_location="cpu")
     return nets.load(file.model, input_shape=file.input_shape or shape)
+
+
+def failure_status(outcomes, what: str = "sections") -> int:
+    """1 (with one line on stderr) when any section failed, else 0: the pages are written
+    either way and show each failure's error."""
+    failed = [o.title for o in outcomes if o.status == "failed"]
+    if not failed:
+        return 0
+    click.echo(f"reluscope: {len(failed)} of {len(outcomes)} {what} failed ({'; '.join(failed)}); "
+               "their errors are in the written pages", err=True)
+    return 1

@@ -43,7 +43,7 @@ def cli():
 def main(argv=None) -> int:
     """Entry point; returns the exit status: user errors print one line and give 2."""
     try:
-        cli.main(args=argv, standalone_mode=False)
+        status = cli.main(args=argv, standalone_mode=False)
     except ReluscopeError as exc:
         click.echo(f"reluscope: error: {exc}", err=True)
         return 2
@@ -56,5 +56,5 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         click.echo("reluscope: interrupted", err=True)
         return 130
-    return 0
+    return status if isinstance(status, int) else 0  # commands may return a status (1: a part failed)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ._common import common_options, echo
+from ._common import common_options, echo, failure_status
 
 
 @click.command()
@@ -34,3 +34,4 @@ def report(model, data, arch, epochs, out, full, only, seed, device, quiet):
     for o in outcomes:
         echo(f"  {o.title:<40} {o.status:<15} {o.seconds:6.1f} s" + (f"  ({o.message})" if o.message else ""))
     click.echo(f"report written to {path}")
+    return failure_status(outcomes)

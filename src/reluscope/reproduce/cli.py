@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..cli._common import common_options, echo
+from ..cli._common import common_options, echo, failure_status
 
 
 @click.command()
@@ -26,12 +26,15 @@ def reproduce(paper, parts, full, out, mnist, cifar, seed, device, quiet):
     cfg = ReproConfig(quick=not full, seed=seed, device=device, out_dir=out)
     cfg.mnist, cfg.cifar = mnist or cfg.mnist, cifar or cfg.cifar
     papers = list(PAPERS) if paper == "all" else [paper]
+    every = []
     if parts and len(papers) > 1:
         raise click.UsageError("--part needs one paper, not all")
     for p in papers:
         path, outcomes = run(p, cfg, only=list(parts) or None)
+        every += outcomes
         for o in outcomes:
             echo(f"  {p:<9} {o.title:<50} {o.status:<15} {o.seconds:6.1f} s")
         claims = [c for o in outcomes for c in o.claims]
         click.echo(f"{p}: {sum(c.holds is True for c in claims)} of {len(claims)} claims hold; "
                    f"written to {path}")
+    return failure_status(every, "parts")
