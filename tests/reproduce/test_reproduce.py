@@ -26,7 +26,8 @@ def test_quick_reproduction(paper, tmp_path, request):
     assert path.is_file() and all(o.status == "ok" for o in outcomes)
     claims = json.loads((tmp_path / f"{paper}-claims.json").read_text())["claims"]
     assert claims and all(c["holds"] in (True, False, None) for c in claims)
-    assert "claim in the paper" in path.read_text()
+    page = path.read_text()
+    assert "claim in the paper" in page and "<th>part</th>" in page
 
 
 @pytest.mark.slow

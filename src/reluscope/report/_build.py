@@ -89,10 +89,14 @@ def build_report(ctx: ReportContext, only: list[str] | None = None,
     return path, outcomes
 
 
-def claims_table(claims: Sequence[Claim]) -> str:
+def claims_table(claims: Sequence[Claim], parts: Sequence[str] | None = None) -> str:
+    """Claim / measured / holds?, with a first column naming each claim's part when given."""
     mark = {True: "holds", False: "does not hold", None: "undecided"}
-    return table_html(["claim in the paper", "what we measured", "holds?"],
-                      [(c.claim, c.measured, mark[c.holds]) for c in claims])
+    rows = [(c.claim, c.measured, mark[c.holds]) for c in claims]
+    if parts is None:
+        return table_html(["claim in the paper", "what we measured", "holds?"], rows)
+    return table_html(["part", "claim in the paper", "what we measured", "holds?"],
+                      [(p, *r) for p, r in zip(parts, rows)])
 
 
 def _section_html(key: str, title: str, sec: Section | None, status: str, message: str,

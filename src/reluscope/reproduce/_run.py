@@ -36,8 +36,9 @@ def reproduce(paper: str, cfg: ReproConfig, only: list[str] | None = None,
     rendered, outcomes = run_sections(entries, cfg, out, strict)
     claims = [c for o in outcomes for c in o.claims]
     held = sum(c.holds is True for c in claims)
+    part_of = [o.title for o in outcomes for _ in o.claims]
     preamble = (f'<section id="claims-{paper}"><h2>Claims: {held} of {len(claims)} hold</h2>'
-                f"{claims_table(claims)}</section>")
+                f"{claims_table(claims, part_of)}</section>")
     meta = [("paper", PAPERS[paper]), ("seed", cfg.seed), ("device", cfg.device),
             ("configuration", "quick (reduced)" if cfg.quick else "full"),
             ("MNIST", cfg.mnist), ("CIFAR-10", cfg.cifar)]
