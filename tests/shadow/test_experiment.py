@@ -68,3 +68,26 @@ def test_reduced_runs_on_mnist_and_cifar(request, which, arch):
                             batch_size=16, max_test=50)
     res = shadow_experiment(cfg)
     assert len(res.arms) == 4 and all(0 <= a.mean <= 1 for a in res.arms)
+
+
+def test_progress_reports_every_finished_arm(tmp_path, monkeypatch):
+    seen = []
+    res = shadow_experiment(ShadowTrainConfig(**TINY), on_progress=lambda r: seen.append(len(r.arms)))
+    assert seen == [1, 2, 3, 4] and len(res.arms) == 4
+
+    # a run stopped after its second arm keeps the two finished arms in the --json file
+    from reluscope.shadow import _experiment
+
+    real, calls = _experiment._arm, []
+
+    def stop_after_two(*args):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(_experiment, "_arm", stop_after_two)
+    out = tmp_path / "partial.json"
+    code = main(["shadow", "train", "--data", "digits", "--arch", "mlp:32", "--budgets", "64", "--seeds", "2",
+                 "--steps", "4", "--json", str(out), "-q"])
+    assert code == 130 and [a["arm"] for a in json.loads(out.read_text())["arms"]] == ["baseline", "dropout"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
@@ -190,8 +191,12 @@ def _arm(cfg, arm, size, tune_data, test_data) -> ArmResult:
                      mean, std, time.perf_counter() - start)
 
 
-def shadow_experiment(cfg: ShadowTrainConfig = ShadowTrainConfig()) -> ShadowTrainResult:
+def shadow_experiment(cfg: ShadowTrainConfig = ShadowTrainConfig(),
+                      on_progress: Callable[[ShadowTrainResult], None] | None = None) -> ShadowTrainResult:
     """Run the four arms at every label budget (and the optional sweeps).
+
+    `on_progress` receives the partial result after every finished arm and sweep point
+    (e.g. to save it: a long run that is stopped keeps what it finished).
 
     Returns:
         A `ShadowTrainResult`; `comparisons()` says per budget whether SHADOW helps.
@@ -203,9 +208,16 @@ def shadow_experiment(cfg: ShadowTrainConfig = ShadowTrainConfig()) -> ShadowTra
     budgets = _subsets(ds, cfg)
     arms = []
     cells = [(arm, b) for b in budgets for arm in cfg.arms]
+    notes = [f"{ds!r}; validation split {cfg.val_fraction:.0%} of the training set"]
+    sweeps: list[dict] = []
+
+    def report() -> None:
+        if on_progress is not None:
+            on_progress(ShadowTrainResult(cfg, list(arms), list(sweeps), notes))
+
     for arm, (size, tune, test) in progress(cells, desc="SHADOW arms"):
         arms.append(_arm(cfg, arm, size, tune, test))
-    sweeps = []
+        report()
     if cfg.sweep_layers or cfg.sweep_rhos:
         size, _, test = budgets[0] if cfg.sweep_budget is None else \
             next(b for b in budgets if b[0] == cfg.sweep_budget)
@@ -223,5 +235,5 @@ def shadow_experiment(cfg: ShadowTrainConfig = ShadowTrainConfig()) -> ShadowTra
             sweeps.append(dict(kind=kind, value=value, budget=size, lr=lr, test_errors=errs,
                                mean=statistics.fmean(errs),
                                std=statistics.stdev(errs) if len(errs) > 1 else 0.0))
-    notes = [f"{ds!r}; validation split {cfg.val_fraction:.0%} of the training set"]
+            report()
     return ShadowTrainResult(cfg, arms, sweeps, notes)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from .._io import write_json
 from ..cli import common_options, echo, json_option, load_model, write_results
 
 
@@ -170,7 +171,9 @@ def train_cmd(data, arch, full, budgets, seeds, steps, lrs, dropout, layer, rho,
     if sweep_rhos:
         kw["sweep_rhos"] = _floats(sweep_rhos, "rho values")
     cfg = ShadowTrainConfig.full(**kw) if full else ShadowTrainConfig(**kw)
-    res = shadow_experiment(cfg)
+    # with --json, every finished arm is saved at once: a stopped run keeps its finished arms
+    save = None if json_path is None else (lambda partial: write_json(json_path, partial))
+    res = shadow_experiment(cfg, on_progress=save)
     for a in res.arms:
         click.echo(f"budget {a.budget:>6} {a.arm:>15}: test error {a.mean:.4f} ± {a.std:.4f} (lr {a.lr})")
     for c in res.comparisons():
