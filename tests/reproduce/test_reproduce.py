@@ -17,17 +17,28 @@ def test_every_paper_has_parts():
         assert parts(paper), f"no reproduction parts registered for {paper}"
 
 
-@pytest.mark.parametrize("paper", sorted(PAPERS))
-def test_quick_reproduction(paper, tmp_path, request):
-    cfg = ReproConfig(quick=True, out_dir=tmp_path)
-    if paper != "tian":  # Tian's experiments make their own data
-        cfg.mnist, cfg.cifar = (str(request.getfixturevalue(f)) for f in ("mnist_dir", "cifar_dir"))
-    path, outcomes = reproduce(paper, cfg, strict=True)
-    assert path.is_file() and all(o.status == "ok" for o in outcomes)
-    claims = json.loads((tmp_path / f"{paper}-claims.json").read_text())["claims"]
-    assert claims and all(c["holds"] in (True, False, None) for c in claims)
-    page = path.read_text()
-    assert "claim in the paper" in page and "<th>part</th>" in page
+def _check_pages(out, papers) -> None:
+    for paper in papers:
+        written = json.loads((out / f"{paper}-claims.json").read_text())
+        failed = [(o["key"], o["message"]) for o in written["outcomes"] if o["status"] != "ok"]
+        assert not failed, f"{paper}: {failed}"
+        assert written["claims"] and all(c["holds"] in (True, False, None) for c in written["claims"])
+        page = (out / f"{paper}.html").read_text()
+        assert "claim in the paper" in page and "<th>part</th>" in page
+
+
+def test_quick_reproduce_all_command(tmp_path, mnist_dir, cifar_dir):
+    """Exactly what a user runs: `reluscope reproduce all` in the reduced configuration."""
+    args = ["reproduce", "all", "--out", str(tmp_path), "--mnist", str(mnist_dir), "--cifar", str(cifar_dir)]
+    assert main([*args, "--quiet"]) == 0
+    _check_pages(tmp_path, PAPERS)
+
+
+def test_quick_tian_needs_no_data(tmp_path):
+    path, outcomes = reproduce("tian", ReproConfig(quick=True, out_dir=tmp_path, mnist="", cifar=""),
+                               strict=True)
+    assert path.is_file()
+    _check_pages(tmp_path, ["tian"])
 
 
 @pytest.mark.slow
