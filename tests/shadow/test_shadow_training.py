@@ -15,10 +15,9 @@ from reluscope._io import write_json
 from reluscope.report._registry import Section
 from reluscope.shadow import ShadowAugment
 from reluscope.shadow._experiment import ARMS, ShadowTrainConfig
+from reluscope.shadow._paired import paired_comparisons, paired_difference
 from reluscope.shadow.experiment_report import (
     experiment_config,
-    paired_comparisons,
-    paired_difference,
     reproduce_part,
     statement,
     training_section,

@@ -230,10 +230,9 @@ def section_for(res: StabilityReproduction, quick: bool, out_dir: Path | None = 
     body.append(paragraph(f"Configuration: {mode}; images {cfg['size']}×{cfg['size']}, "
                           f"{cfg['epochs']} epochs, test accuracy {acc:.3f}; spectra by '{cfg['method']}' "
                           f"(rtol {cfg['rtol']:g}); see reluscope.jacobian._reproduce for the protocol."))
-    conds = [float(np.nanmedian(s.condition)) for s in spec]
-    numbers = {"test accuracy": acc, "test images": spec.samples, "layer outputs": len(spec),
-               "largest condition number": max(conds), "seconds for the spectra": round(spec.seconds, 1)}
     f = _facts(res)
+    numbers = {"test accuracy": acc, "test images": spec.samples, "layer outputs": len(spec),
+               "largest condition number": max(f["conds"]), "seconds for the spectra": round(spec.seconds, 1)}
     below = "sits below" if f["worst"] <= 1 + 1e-6 else "does not always sit below"
     trend = "rises" if f["rho"] > 0.5 else "shows no clear trend"
     reading = (f"Each ReLU deletes the rows of its inactive units; the Jacobian's spectrum after a ReLU "

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ..report._html import figure_html, paragraph, table_html
 from ..report._registry import Claim, Section
 from ._experiment import ShadowTrainConfig, shadow_experiment
-from ._paired import MIN_SEEDS, Comparison, paired_comparisons, paired_difference  # noqa: F401
+from ._paired import MIN_SEEDS, Comparison, paired_comparisons
 
 # ----------------------------------------------------------------------------- configurations
 

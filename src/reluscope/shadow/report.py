@@ -131,5 +131,5 @@ def build_training(ctx: ReportContext) -> Section:
 
     quick = ctx.quick
     cfg = quick_train_config(ctx.seed) if quick else experiment_config("digits", "digits", False, ctx.seed)
-    rep, claims = summarise({"digits": shadow_experiment(cfg)}, ctx.quick)
+    rep, claims = summarise({"digits": shadow_experiment(cfg)}, quick)
     return training_section(rep, claims)

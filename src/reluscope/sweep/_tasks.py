@@ -64,12 +64,12 @@ def spectrum_task(seed: int, data: str = "digits", arch: str = "mlp:256-256", ep
 def preimage_task(seed: int, data: str = "digits", hidden: int = 256, epochs: int = 10, lr: float = 0.05,
                   weight_decay: float = 0.0, samples: int = 100) -> dict:
     """Train a one-hidden-layer MLP; classify the pre-images of its hidden layer on test samples."""
-    from ..preimage import classify_batch
+    from .. import nets
+    from ..preimage._net import classify_layer
 
     model, _, ds, res = _trained(seed, data, f"mlp:{hidden}", epochs, lr, weight_decay=weight_decay)
-    first = next(m for m in model.modules() if hasattr(m, "weight") and m.weight.ndim == 2)
-    batch = classify_batch(first.weight, first.bias, ds.test.x[:samples].flatten(1), workers=1,
-                           desc="pre-images")
+    net = nets.load(model, input_shape=ds.spec.shape)
+    batch = classify_layer(net, 0, ds.test.x[:samples], workers=1).batch
     return {"test_acc": res.final["test_acc"], **batch.counts(),
             "mean_positive": float(batch.n_positive.mean())}
 
