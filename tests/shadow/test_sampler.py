@@ -11,6 +11,7 @@ from torch import nn
 from reluscope import nets
 from reluscope.errors import ConfigError, ShapeError, UnsupportedLayerError
 from reluscope.shadow import keep_mask, layer_alpha, sample, sample_chain, transpose
+from reluscope.shadow._sampler import bernoulli_keep
 from reluscope.shadow._theory import gaussian_net
 
 
@@ -77,6 +78,31 @@ def test_same_seed_same_sample_and_generator_object():
     b = sample(net, h, layer=0, rho=0.5, generator=torch.Generator().manual_seed(7))
     c = sample(net, h, layer=0, rho=0.5, generator=8)
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+@pytest.mark.parametrize("rho", [0.5, 0.25, 0.75, 1 / 3, 0.3, 0.9, 0.01])
+def test_bernoulli_keep_matches_the_binomial_law(rho):
+    # 8-, 16- and 32-bit paths: the kept fraction, and neighbours (drawn from one 64-bit word)
+    # kept together with probability rho², both within 5 binomial sigma
+    n = 400_000
+    keep = bernoulli_keep((400, 1000), rho, generator=torch.Generator().manual_seed(3)).reshape(-1)
+    assert keep.dtype == torch.bool and keep.numel() == n
+    frac = float(keep.double().mean())
+    assert abs(frac - rho) <= 5 * math.sqrt(rho * (1 - rho) / n)
+    pair = keep[0::2] & keep[1::2]
+    q = rho * rho
+    assert abs(float(pair.double().mean()) - q) <= 5 * math.sqrt(q * (1 - q) / (n // 2))
+
+
+def test_bernoulli_keep_edges_and_seed():
+    gen = torch.Generator().manual_seed(0)
+    assert bernoulli_keep((3, 7), 1.0, generator=gen).all()
+    assert not bernoulli_keep((3, 7), 0.0, generator=gen).any()
+    a = bernoulli_keep((5, 13), 0.3, generator=torch.Generator().manual_seed(9))
+    b = bernoulli_keep((5, 13), 0.3, generator=torch.Generator().manual_seed(9))
+    assert a.shape == (5, 13) and torch.equal(a, b)
+    with pytest.raises(ConfigError, match="rho"):
+        bernoulli_keep((2, 2), 1.5)
 
 
 def test_exact_k_keeps_exactly_k():

@@ -138,6 +138,8 @@ class ShadowAugment:
         count = int(round(self.ratio * len(x)))
         if count == 0 or len(x) == 0:
             return x, y
+        if count == len(x):  # ratio 1: one synthetic sample per real one, no gather
+            return torch.cat([x, self.synthesize(x)]), torch.cat([y, y])
         idx = torch.arange(count, device=x.device) % len(x)
         xs = self.synthesize(x[idx])
         return torch.cat([x, xs]), torch.cat([y, y[idx]])

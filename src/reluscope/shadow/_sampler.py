@@ -144,24 +144,56 @@ def keep_mask(shape: tuple[int, ...], rho: float, *, exact_k: bool = False,
               device: torch.device | str = "cpu", scale: float = 1.0) -> torch.Tensor:
     """Dropout noise `s_k`: `scale` where kept, 0 elsewhere; keeps per sample (dim 0).
 
-    Independent keeps with probability `rho`, or (`exact_k=True`) exactly
-    `round(rho · n)` coordinates per sample, uniformly at random.
+    Independent keeps with probability `rho` (see `bernoulli_keep`), or (`exact_k=True`)
+    exactly `round(rho · n)` coordinates per sample, uniformly at random.
     """
-    gen_device = generator.device if generator is not None else torch.device(device)
-    u = torch.rand(shape, generator=generator, dtype=dtype if dtype.is_floating_point else torch.float32,
-                   device=gen_device)
     if exact_k:
-        flat = u.reshape(shape[0], -1)
+        gen_device = generator.device if generator is not None else torch.device(device)
+        flat = torch.rand(shape[0], math.prod(shape[1:]), generator=generator, device=gen_device)
         k = int(round(rho * flat.shape[1]))
         mask = torch.zeros_like(flat)
         if k > 0:
             mask.scatter_(1, flat.topk(k, dim=1).indices, scale)
-        u = mask.reshape(shape)
-    else:
-        u = u.lt_(rho)  # in place: 1.0 where kept
-        if scale != 1.0:
-            u.mul_(scale)
-    return u.to(device=device, dtype=dtype)
+        return mask.reshape(shape).to(device=device, dtype=dtype)
+    mask = bernoulli_keep(shape, rho, generator=generator, device=device).to(dtype)
+    return mask.mul_(scale) if scale != 1.0 else mask
+
+
+# Bernoulli(rho) from raw random bits: one 64-bit draw gives 8, 4 or 2 uniform integers, so
+# this costs a fraction of one float draw per coordinate (torch.rand) on the CPU.
+_WIDTHS = ((8, torch.uint8, 0), (16, torch.int16, 1 << 15), (32, torch.int32, 1 << 31))
+
+
+def bernoulli_keep(shape: tuple[int, ...], rho: float, *, generator: torch.Generator | None = None,
+                   device: torch.device | str = "cpu") -> torch.Tensor:
+    """Independent keeps `u < rho` as a bool tensor, from `u` uniform on `2^w` levels.
+
+    `w` is the fewest bits (8, 16 or 32) that hold `rho` exactly (`rho · 2^w` an integer),
+    else 32: then `rho` is resolved to 2^-32, finer than a float32 uniform (2^-24).
+
+    >>> import torch
+    >>> keep = bernoulli_keep((1000, 100), 0.25, generator=torch.Generator().manual_seed(0))
+    >>> keep.dtype, round(float(keep.float().mean()), 2)
+    (torch.bool, 0.25)
+    """
+    if not 0 <= rho <= 1:
+        raise ConfigError(f"rho must be in [0, 1], got {rho}")
+    if rho == 1:
+        return torch.ones(shape, dtype=torch.bool, device=device)
+    gen_device = generator.device if generator is not None else torch.device(device)
+    bits, view, offset = next((w for w in _WIDTHS if float(rho * (1 << w[0])).is_integer()), _WIDTHS[-1])
+    threshold = round(rho * (1 << bits))
+    n = math.prod(shape)
+    words = torch.empty(-(-n * bits // 64), dtype=torch.int64, device=gen_device)
+    words.random_(-(1 << 63), None, generator=generator)  # all 64 bits uniform
+    levels = words.view(view)[:n]  # signed views are shifted by `offset`
+    return (levels < threshold - offset).reshape(shape).to(device)
+
+
+def _drop_(z: torch.Tensor, rho: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Zero each coordinate of `z` with probability 1 - rho, in place."""
+    # mul_ by the bool mask: several times faster than masked_fill_ on the CPU
+    return z.mul_(bernoulli_keep(tuple(z.shape), rho, generator=generator, device=z.device))
 
 
 def _rhos(rho, count: int) -> list[float]:
@@ -285,9 +317,11 @@ def step(layer, h: torch.Tensor, rho: float, *, alpha: float, exact_k: bool = Fa
         z = transpose(layer, h)
         z.mul_(alpha)
     z.relu_()
-    if rho < 1.0 or exact_k:
-        z.mul_(keep_mask(tuple(z.shape), rho, exact_k=exact_k, generator=generator, dtype=z.dtype,
+    if exact_k:
+        z.mul_(keep_mask(tuple(z.shape), rho, exact_k=True, generator=generator, dtype=z.dtype,
                          device=z.device))
+    elif rho < 1.0:
+        _drop_(z, rho, generator)
     return z
 
 
