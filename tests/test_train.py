@@ -31,6 +31,22 @@ def test_training_learns_and_is_deterministic(digits):
     assert acc == pytest.approx(a.final["test_acc"]) and loss == pytest.approx(a.final["test_loss"])
 
 
+def test_evaluate_at_skips_test_passes_without_changing_training(digits):
+    every = _run(digits)
+    sparse = train(_fresh(digits), digits, TrainConfig(epochs=3, seed=0), evaluate_at={1})
+    assert ["test_acc" in r for r in sparse.history] == [True, False, True]  # the last always
+    for a, b in zip(every.history, sparse.history):  # same trajectory, same numbers where evaluated
+        assert {k: v for k, v in a.items() if k in b and k != "seconds"} == \
+            {k: v for k, v in b.items() if k != "seconds"}
+    for p, q in zip(every.model.parameters(), sparse.model.parameters()):
+        assert torch.equal(p, q)
+
+
+def _fresh(digits, seed=0):
+    torch.manual_seed(seed)
+    return nets.build("mlp:32", digits.spec.shape, 10)
+
+
 def test_adam_and_weight_decay(digits):
     res = _run(digits, optimizer="adam", lr=1e-2, weight_decay=1e-4)
     assert res.final["test_acc"] > 0.85

@@ -31,6 +31,18 @@ def test_arms_equal_steps_and_determinism():
     assert {c.verdict for c in res.comparisons()} == {"undecided (2 seeds)"}  # 2 seeds decide nothing
 
 
+def test_sparse_curves_keep_the_numbers_of_the_dense_ones():
+    # 64 labels, batch 32, 40 steps: 20 epochs; 5 log-spaced evaluations instead of 20
+    dense = shadow_experiment(ShadowTrainConfig(**{**TINY, "steps": 40}, arms=("shadow",)))
+    sparse = shadow_experiment(ShadowTrainConfig(**{**TINY, "steps": 40}, arms=("shadow",), curve_points=5))
+    a, b = dense.arms[0], sparse.arms[0]
+    assert a.curve_epochs == list(range(1, 21)) and b.curve_epochs == [1, 2, 4, 9, 20]
+    assert b.test_errors == a.test_errors
+    assert b.curve_mean == [a.curve_mean[e - 1] for e in b.curve_epochs]
+    with pytest.raises(ConfigError, match="curve_points"):
+        ShadowTrainConfig(curve_points=0)
+
+
 def test_lr_tuning_on_validation():
     res = shadow_experiment(ShadowTrainConfig(**{**TINY, "lrs": (0.001, 0.1), "seeds": 1},
                                               arms=("baseline",)))

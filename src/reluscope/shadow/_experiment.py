@@ -46,6 +46,7 @@ class ShadowTrainConfig:
     ratio: float = 1.0
     val_fraction: float = 0.2
     max_test: int | None = None  # evaluate on the first max_test test samples only
+    curve_points: int = 40  # test evaluations per run, log-spaced in epochs (the last always)
     arms: tuple = ARMS
     sweep_budget: int | None = None  # budget of the sweeps (default: the first budget)
     sweep_layers: tuple = ()
@@ -61,6 +62,8 @@ class ShadowTrainConfig:
             raise ConfigError(f"unknown arm(s) {bad}; choose from {', '.join(ARMS)}")
         if not 0 < self.val_fraction < 1:
             raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        if self.curve_points < 1:
+            raise ConfigError(f"curve_points must be >= 1, got {self.curve_points}")
 
     @classmethod
     def full(cls, data: str = "digits", **kw) -> ShadowTrainConfig:
@@ -78,7 +81,7 @@ class ShadowTrainConfig:
 @dataclass(frozen=True)
 class ArmResult:
     """One arm at one budget: the tuned rate, validation errors per rate, test errors per seed,
-    and the mean ± std test error after every epoch."""
+    and the mean ± std test error after each epoch of `curve_epochs`."""
 
     arm: str
     budget: int
@@ -89,6 +92,7 @@ class ArmResult:
     curve_mean: list
     curve_std: list
     seconds: float
+    curve_epochs: list = field(default_factory=list)
 
     @property
     def mean(self) -> float:
@@ -149,7 +153,26 @@ def _subsets(ds, cfg: ShadowTrainConfig):
     return budgets
 
 
-def _run(cfg: ShadowTrainConfig, data, arm: str, lr: float, seed: int, layer=None, rho=None):
+def curve_epochs(epochs: int, points: int) -> list[int]:
+    """About `points` epochs in 1..epochs, evenly spaced in log (dense early, where the
+    error moves), always with the first and the last.
+
+    >>> curve_epochs(1500, 6)
+    [1, 4, 19, 80, 347, 1500]
+    >>> curve_epochs(3, 40)
+    [1, 2, 3]
+    """
+    if points >= epochs:
+        return list(range(1, epochs + 1))
+    if points == 1:
+        return [epochs]
+    ratio = epochs ** (1 / (points - 1))
+    return sorted({1, epochs} | {round(ratio ** k) for k in range(points)})
+
+
+def _run(cfg: ShadowTrainConfig, data, arm: str, lr: float, seed: int, layer=None, rho=None,
+         final_only: bool = False) -> tuple[list[int], list[float]]:
+    """Train one model; the epochs evaluated on `data.test` and the test error at each."""
     from .. import nets
     from ..train import TrainConfig, train
     from ._augment import ShadowAugment
@@ -166,8 +189,9 @@ def _run(cfg: ShadowTrainConfig, data, arm: str, lr: float, seed: int, layer=Non
                             input_shape=data.spec.shape)
     tc = TrainConfig(epochs=epochs, lr=lr, optimizer=cfg.optimizer, batch_size=cfg.batch_size, seed=seed,
                      device=cfg.device)
-    hist = train(model, data, tc, augment=aug).history
-    return [1 - h["test_acc"] for h in hist], epochs
+    at = [epochs] if final_only else curve_epochs(epochs, cfg.curve_points)
+    hist = train(model, data, tc, augment=aug, evaluate_at=set(at)).history
+    return at, [1 - hist[e - 1]["test_acc"] for e in at]
 
 
 def _arm(cfg, arm, size, tune_data, test_data) -> ArmResult:
@@ -176,19 +200,19 @@ def _arm(cfg, arm, size, tune_data, test_data) -> ArmResult:
     start = time.perf_counter()
     val = {}
     if len(cfg.lrs) > 1:
-        for lr in cfg.lrs:
-            val[lr] = _run(cfg, tune_data, arm, lr, cfg.seed)[0][-1]
+        for lr in cfg.lrs:  # tuning reads the final validation error only
+            val[lr] = _run(cfg, tune_data, arm, lr, cfg.seed, final_only=True)[1][-1]
         lr = min(cfg.lrs, key=lambda r: (val[r], cfg.lrs.index(r)))
     else:
         lr = cfg.lrs[0]
-    curves, epochs = [], 0
+    curves, at = [], []
     for s in range(cfg.seeds):
-        curve, epochs = _run(cfg, test_data, arm, lr, cfg.seed + s)
+        at, curve = _run(cfg, test_data, arm, lr, cfg.seed + s)
         curves.append(curve)
-    mean = [statistics.fmean(c[e] for c in curves) for e in range(epochs)]
-    std = [statistics.stdev(c[e] for c in curves) if len(curves) > 1 else 0.0 for e in range(epochs)]
-    return ArmResult(arm, size, lr, epochs, {str(k): v for k, v in val.items()}, [c[-1] for c in curves],
-                     mean, std, time.perf_counter() - start)
+    mean = [statistics.fmean(c[k] for c in curves) for k in range(len(at))]
+    std = [statistics.stdev(c[k] for c in curves) if len(curves) > 1 else 0.0 for k in range(len(at))]
+    return ArmResult(arm, size, lr, at[-1], {str(k): v for k, v in val.items()}, [c[-1] for c in curves],
+                     mean, std, time.perf_counter() - start, list(at))
 
 
 def shadow_experiment(cfg: ShadowTrainConfig = ShadowTrainConfig(),
@@ -229,8 +253,8 @@ def shadow_experiment(cfg: ShadowTrainConfig = ShadowTrainConfig(),
             layers = probe.relu_layers()
         grid = [("layer", v) for v in layers] + [("rho", float(v)) for v in cfg.sweep_rhos]
         for kind, value in progress(grid, desc="SHADOW sweeps"):
-            errs = [_run(replace(cfg), test, "shadow", lr, cfg.seed + s,
-                         **({"layer": value} if kind == "layer" else {"rho": value}))[0][-1]
+            errs = [_run(replace(cfg), test, "shadow", lr, cfg.seed + s, final_only=True,
+                         **({"layer": value} if kind == "layer" else {"rho": value}))[1][-1]
                     for s in range(cfg.seeds)]
             sweeps.append(dict(kind=kind, value=value, budget=size, lr=lr, test_errors=errs,
                                mean=statistics.fmean(errs),

@@ -28,7 +28,7 @@ def plot_dropout_vs_shadow(res, budget: int | None = None, title: str = ""):
     budget = max(a.budget for a in res.arms) if budget is None else budget
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
     for a in (a for a in res.arms if a.budget == budget):
-        epochs = range(1, len(a.curve_mean) + 1)
+        epochs = a.curve_epochs
         style = "-" if "dropout" in a.arm else "--"
         ax.plot(epochs, a.curve_mean, style, color=COLORS.get(a.arm),
                 label=f"{a.arm}: {a.mean:.3f} ± {a.std:.3f}")
@@ -36,7 +36,7 @@ def plot_dropout_vs_shadow(res, budget: int | None = None, title: str = ""):
         hi = [m + s for m, s in zip(a.curve_mean, a.curve_std)]
         ax.fill_between(epochs, lo, hi, color=COLORS.get(a.arm), alpha=0.12, linewidth=0)
     ax.set(xlabel="epoch", ylabel="test error", title=title or f"{budget} labels: dropout vs dropout+shadow")
-    if len(a.curve_mean) > 30:
+    if a.curve_epochs[-1] > 30:
         ax.set_xscale("log")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)

@@ -129,7 +129,7 @@ def plot_shadow_curves(res):
               "dropout+shadow": "tab:red"}
     for ax, b in zip(axes[0], budgets):
         for a in (a for a in res.arms if a.budget == b):
-            ep = list(range(1, a.epochs + 1))
+            ep = a.curve_epochs
             lo = [m - s for m, s in zip(a.curve_mean, a.curve_std)]
             hi = [m + s for m, s in zip(a.curve_mean, a.curve_std)]
             ax.plot(ep, a.curve_mean, color=colors.get(a.arm), label=f"{a.arm} ({a.mean:.3f})")
