@@ -26,3 +26,9 @@ def test_quickstart_runs(tmp_path, monkeypatch, capsys):
     runpy.run_path(str(EXAMPLES / "quickstart.py"), run_name="__main__")
     out = capsys.readouterr().out
     assert "test accuracy" in out and (tmp_path / "quickstart-report" / "index.html").is_file()
+
+
+def test_shadow_loop_runs(capsys):
+    runpy.run_path(str(EXAMPLES / "shadow_loop.py"), run_name="__main__")
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("epoch 5: test accuracy") and float(last.split()[-1]) > 0.8

@@ -66,6 +66,13 @@ def test_cli_train_and_report_section(tmp_path, capsys, monkeypatch):
     data = json.loads(out.read_text())
     assert len(data["arms"]) == 4 and len(data["comparisons"]) == 2
     assert (tmp_path / "c.png").stat().st_size > 0
+    # the data set's configuration underneath, each option given on top of it
+    assert data["config"]["budgets"] == [64] and data["config"]["lrs"] == [0.05]
+    assert main(["shadow", "train", "--data", "digits", "--arch", "mlp:16", "--budgets", "64", "--seeds", "1",
+                 "--steps", "8", "--optimizer", "adam", "--lrs", "0.01", "--curve-points", "2",
+                 "--json", str(out), "-q"]) == 0
+    data = json.loads(out.read_text())
+    assert data["config"]["optimizer"] == "adam" and data["arms"][0]["curve_epochs"] == [1, 8]
     assert main(["shadow", "train", "--budgets", "ten", "-q"]) == 2
     monkeypatch.setattr(shadow_report, "quick_train_config",
                         lambda seed=0: ShadowTrainConfig(**TINY, seed=seed))

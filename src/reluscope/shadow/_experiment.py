@@ -45,7 +45,7 @@ class ShadowTrainConfig:
     rho: float = 0.5
     ratio: float = 1.0
     val_fraction: float = 0.2
-    max_test: int | None = None  # evaluate on the first max_test test samples only
+    max_test: int | None = None  # evaluate on a fixed random subset of max_test test samples
     curve_points: int = 40  # test evaluations per run, log-spaced in epochs (the last always)
     arms: tuple = ARMS
     sweep_budget: int | None = None  # budget of the sweeps (default: the first budget)

@@ -129,48 +129,53 @@ def _floats(text: str, what: str):
               help="digits, a folder of MNIST IDX files, an ImageFolder tree (e.g. CIFAR-10).")
 @click.option("--arch", default="auto", show_default=True,
               help="Architecture (auto: mlp:256-256, or cifar_cnn for 3-channel images).")
-@click.option("--full", is_flag=True, help="Full configuration: budgets 100,500,1000,all, 5 seeds, "
-              "lr grid 0.01,0.03,0.1, 3000 steps, layer and rho sweeps (hours on a CPU).")
+@click.option("--full", is_flag=True, help="Full configuration: budgets 100,500,1000,all (CIFAR: 1000,all), "
+              "5 seeds, an lr grid, 3000 steps (CIFAR: 2500), layer and rho sweeps (hours on a CPU).")
 @click.option("--budgets", default=None, help="Label budgets, e.g. 100,500,all.")
 @click.option("--seeds", type=int, default=None, help="Seeds per arm.")
 @click.option("--steps", type=int, default=None, help="Gradient steps per run (same for every arm).")
 @click.option("--lrs", default=None, help="Learning-rate grid tuned per arm on validation.")
+@click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default=None,
+              help="Default: sgd (momentum 0.9), adam for 3-channel images.")
 @click.option("--dropout", type=float, default=0.5, show_default=True)
 @click.option("--layer", default=None, help="Layer the SHADOW codes come from (default: top ReLU).")
 @click.option("--rho", type=float, default=0.5, show_default=True)
 @click.option("--ratio", type=float, default=1.0, show_default=True)
-@click.option("--max-test", type=int, default=None, help="Evaluate on the first N test samples only.")
+@click.option("--max-test", type=int, default=None, help="Evaluate on N random test samples only.")
+@click.option("--curve-points", type=int, default=None,
+              help="Test evaluations per run, log-spaced in epochs (default 40).")
 @click.option("--sweep-layers", default=None, help="'all' or layer indices for the layer sweep.")
 @click.option("--sweep-rhos", default=None, help="rho values for the rho sweep, e.g. 0.25,0.5,1.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the test-error curves (PNG) here.")
 @json_option
 @common_options
-def train_cmd(data, arch, full, budgets, seeds, steps, lrs, dropout, layer, rho, ratio, max_test,
-              sweep_layers, sweep_rhos, plot, json_path, seed, device, quiet):
-    """SHADOW training: baseline, dropout, SHADOW, dropout+SHADOW at equal gradient steps."""
-    from ._experiment import ShadowTrainConfig, shadow_experiment
-    from ._plots import plot_shadow_curves
+def train_cmd(data, arch, full, budgets, seeds, steps, lrs, optimizer, dropout, layer, rho, ratio, max_test,
+              curve_points, sweep_layers, sweep_rhos, plot, json_path, seed, device, quiet):
+    """SHADOW training: baseline, dropout, SHADOW, dropout+SHADOW at equal gradient steps.
 
-    if arch == "auto":
-        arch = "cifar_cnn" if _channels(data) == 3 else "mlp:256-256"
-    kw = dict(data=data, arch=arch, dropout=dropout, rho=rho, ratio=ratio, seed=seed, device=device,
-              max_test=max_test)
+    Starts from the configuration of the data set (the one `reluscope reproduce arora`
+    uses: quick, or --full); every option given overrides its part.
+    """
+    from dataclasses import replace
+
+    from ._experiment import shadow_experiment
+    from ._plots import plot_shadow_curves
+    from .experiment_report import experiment_config
+
+    kind = "cifar" if _channels(data) == 3 else ("digits" if data == "digits" else "mnist")
+    cfg = experiment_config(kind, data, quick=not full, seed=seed)
+    kw = dict(dropout=dropout, rho=rho, ratio=ratio, device=device)
+    if arch != "auto":
+        kw["arch"] = arch
     if layer is not None:
         kw["layer"] = int(layer) if layer.lstrip("-").isdigit() else layer
-    if budgets:
-        kw["budgets"] = _budgets(budgets)
-    if seeds is not None:
-        kw["seeds"] = seeds
-    if steps is not None:
-        kw["steps"] = steps
-    if lrs:
-        kw["lrs"] = _floats(lrs, "learning rates")
+    given = dict(budgets=budgets and _budgets(budgets), seeds=seeds, steps=steps, optimizer=optimizer,
+                 lrs=lrs and _floats(lrs, "learning rates"), max_test=max_test, curve_points=curve_points,
+                 sweep_rhos=sweep_rhos and _floats(sweep_rhos, "rho values"))
     if sweep_layers:
-        kw["sweep_layers"] = ("all",) if sweep_layers == "all" else tuple(_layers(sweep_layers))
-    if sweep_rhos:
-        kw["sweep_rhos"] = _floats(sweep_rhos, "rho values")
-    cfg = ShadowTrainConfig.full(**kw) if full else ShadowTrainConfig(**kw)
+        given["sweep_layers"] = ("all",) if sweep_layers == "all" else tuple(_layers(sweep_layers))
+    cfg = replace(cfg, **kw, **{k: v for k, v in given.items() if v is not None})
     # with --json, every finished arm is saved at once: a stopped run keeps its finished arms
     save = None if json_path is None else (lambda partial: write_json(json_path, partial))
     res = shadow_experiment(cfg, on_progress=save)
