@@ -10,7 +10,7 @@ import pytest
 from reluscope.cli import main
 from reluscope.errors import ConfigError
 from reluscope.report._registry import ReportContext, Section
-from reluscope.shadow import ShadowTrainConfig, shadow_experiment
+from reluscope.shadow import ShadowTrainConfig, ShadowTrainResult, shadow_experiment
 from reluscope.shadow import report as shadow_report
 
 TINY = dict(data="digits", arch="mlp:32", budgets=(64,), seeds=2, steps=6, lrs=(0.05,), batch_size=32)
@@ -110,3 +110,22 @@ def test_progress_reports_every_finished_arm(tmp_path, monkeypatch):
     code = main(["shadow", "train", "--data", "digits", "--arch", "mlp:32", "--budgets", "64", "--seeds", "2",
                  "--steps", "4", "--json", str(out), "-q"])
     assert code == 130 and [a["arm"] for a in json.loads(out.read_text())["arms"]] == ["baseline", "dropout"]
+
+
+def test_saved_results_read_back_and_render(tmp_path, capsys):
+    res = shadow_experiment(ShadowTrainConfig(**TINY, sweep_rhos=(0.25,)))
+    saved = json.loads(json.dumps(res.to_dict()))  # as a --json file holds it
+    back = ShadowTrainResult.from_dict(saved)
+    assert json.loads(json.dumps(back.to_dict())) == saved
+    # a partial file (a stopped run: two arms) renders too, with its verdicts undecided
+    partial = tmp_path / "partial.json"
+    partial.write_text(json.dumps({**saved, "arms": saved["arms"][:2]}))
+    full = tmp_path / "full.json"
+    full.write_text(json.dumps(saved))
+    assert main(["shadow", "report", str(full), str(partial), "--out", str(tmp_path / "r"), "-q"]) == 0
+    page = (tmp_path / "r" / "shadow-training.html").read_text()
+    assert page.count("dropout+shadow") >= 2 and "data:image/png" in page
+    (tmp_path / "bad.json").write_text('{"arms": []}')
+    capsys.readouterr()
+    assert main(["shadow", "report", str(tmp_path / "bad.json"), "--out", str(tmp_path / "r")]) == 2
+    assert "not a SHADOW training result" in capsys.readouterr().err

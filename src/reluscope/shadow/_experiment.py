@@ -128,6 +128,21 @@ class ShadowTrainResult:
                     sweeps=self.sweeps, comparisons=[c.to_dict() for c in self.comparisons()],
                     notes=self.notes)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> ShadowTrainResult:
+        """Read back `to_dict()`: a `--json` file, also one that a stopped run left partial."""
+        try:
+            cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in d["config"].items()}
+            arms = []
+            for a in d["arms"]:
+                a = {k: v for k, v in a.items() if k not in ("mean", "std")}
+                a.setdefault("curve_epochs", list(range(1, len(a["curve_mean"]) + 1)))
+                arms.append(ArmResult(**a))
+            return cls(ShadowTrainConfig(**cfg), arms, list(d.get("sweeps", [])), list(d.get("notes", [])))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"not a SHADOW training result ({type(exc).__name__}: {exc}); give the "
+                              "--json file of 'reluscope shadow train'") from None
+
 
 def _subsets(ds, cfg: ShadowTrainConfig):
     from ..data import Dataset, Split

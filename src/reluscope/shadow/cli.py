@@ -189,6 +189,49 @@ def train_cmd(data, arch, full, budgets, seeds, steps, lrs, optimizer, dropout, 
     write_results(json_path, res)
 
 
+@command.command("report")
+@click.argument("results", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reluscope-shadow"),
+              show_default=True, help="Folder for shadow-training.html and its JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No chatter.")
+def report_cmd(results, out, quiet):
+    """Render saved `shadow train --json` results (finished or partial) as one HTML page:
+    tables, curves, sweeps and the paired verdicts, one block per file."""
+    from .. import _progress
+    from ..report._build import run_sections, write_page
+    from ..report._registry import Entry
+    from .experiment_report import summarise, training_section
+
+    _progress.set_quiet(quiet)
+    loaded = {}
+    for path in results:
+        res = _read_result(path)
+        name = Path(res.config.data).name or res.config.data
+        loaded[name if name not in loaded else f"{name} ({path.name})"] = res
+    entry = Entry("shadow-training", "SHADOW training", 0,
+                  lambda _: training_section(*summarise(loaded, quick=False)))
+    out.mkdir(parents=True, exist_ok=True)
+    rendered, outcomes = run_sections([entry], None, out, strict=True)
+    meta = [("results", ", ".join(map(str, results)))]
+    page = write_page(out / "shadow-training.html", "SHADOW training", "Saved SHADOW training runs: does "
+                      "training on shadow-model samples lower the test error?", meta, rendered, outcomes)
+    click.echo(f"report written to {page}")
+
+
+def _read_result(path: Path):
+    import json
+
+    from ..errors import ConfigError
+    from ._experiment import ShadowTrainResult
+
+    try:
+        return ShadowTrainResult.from_dict(json.loads(path.read_text()))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ConfigError(f"{path} is not a JSON file; give the --json file of 'reluscope shadow train'") \
+            from None
+
+
 def _channels(data: str) -> int:
     from ..data import load as load_data
 
