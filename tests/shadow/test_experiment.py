@@ -129,3 +129,31 @@ def test_saved_results_read_back_and_render(tmp_path, capsys):
     capsys.readouterr()
     assert main(["shadow", "report", str(tmp_path / "bad.json"), "--out", str(tmp_path / "r")]) == 2
     assert "not a SHADOW training result" in capsys.readouterr().err
+
+
+def test_resume_continues_exactly_where_a_run_stopped(tmp_path, capsys):
+    cfg = ShadowTrainConfig(**TINY, sweep_rhos=(0.25, 0.75))
+    whole = shadow_experiment(cfg)
+    saved = json.loads(json.dumps(whole.to_dict()))
+    stopped = ShadowTrainResult.from_dict({**saved, "arms": saved["arms"][:2], "sweeps": saved["sweeps"][:1]})
+    calls = []
+    resumed = shadow_experiment(cfg, resume=stopped, on_progress=lambda r: calls.append(len(r.arms)))
+    assert _timeless(json.loads(json.dumps(resumed.to_dict()))) == _timeless(saved)  # seeded: same numbers
+    assert calls[:2] == [1, 2]  # the saved arms come back first, then the rest run
+    with pytest.raises(ConfigError, match="differs in steps"):
+        shadow_experiment(replace(cfg, steps=7), resume=stopped)
+    # the CLI: --resume keeps the file's arms; without --json it says what is missing
+    out = tmp_path / "s.json"
+    args = ["shadow", "train", "--data", "digits", "--arch", "mlp:32", "--budgets", "64", "--seeds", "2",
+            "--steps", "4", "--json", str(out), "-q"]
+    assert main(args) == 0
+    first = json.loads(out.read_text())
+    assert main([*args, "--resume"]) == 0
+    assert json.loads(out.read_text())["arms"] == first["arms"]  # kept, not rerun (same seconds too)
+    assert main(["shadow", "train", "--resume", "-q"]) == 2
+    assert main([*args[:-3], "--steps", "5", "--json", str(out), "--resume", "-q"]) == 2
+    assert "cannot resume" in capsys.readouterr().err
+
+
+def _timeless(d: dict) -> dict:
+    return {**d, "arms": [{k: v for k, v in a.items() if k != "seconds"} for a in d["arms"]]}

@@ -231,11 +231,14 @@ def _arm(cfg, arm, size, tune_data, test_data) -> ArmResult:
 
 
 def shadow_experiment(cfg: ShadowTrainConfig = ShadowTrainConfig(),
-                      on_progress: Callable[[ShadowTrainResult], None] | None = None) -> ShadowTrainResult:
+                      on_progress: Callable[[ShadowTrainResult], None] | None = None,
+                      resume: ShadowTrainResult | None = None) -> ShadowTrainResult:
     """Run the four arms at every label budget (and the optional sweeps).
 
     `on_progress` receives the partial result after every finished arm and sweep point
-    (e.g. to save it: a long run that is stopped keeps what it finished).
+    (e.g. to save it: a long run that is stopped keeps what it finished). `resume`, such a
+    partial result of the same configuration, supplies the arms and sweep points it has;
+    every run is seeded, so the rest continues exactly as the uninterrupted run would.
 
     Returns:
         A `ShadowTrainResult`; `comparisons()` says per budget whether SHADOW helps.
@@ -250,12 +253,14 @@ def shadow_experiment(cfg: ShadowTrainConfig = ShadowTrainConfig(),
     notes = [f"{ds!r}; validation split {cfg.val_fraction:.0%} of the training set"]
     sweeps: list[dict] = []
 
+    done_arms, done_sweeps = _resumable(cfg, resume)
+
     def report() -> None:
         if on_progress is not None:
             on_progress(ShadowTrainResult(cfg, list(arms), list(sweeps), notes))
 
     for arm, (size, tune, test) in progress(cells, desc="SHADOW arms"):
-        arms.append(_arm(cfg, arm, size, tune, test))
+        arms.append(done_arms.get((arm, size)) or _arm(cfg, arm, size, tune, test))
         report()
     if cfg.sweep_layers or cfg.sweep_rhos:
         size, _, test = budgets[0] if cfg.sweep_budget is None else \
@@ -268,6 +273,9 @@ def shadow_experiment(cfg: ShadowTrainConfig = ShadowTrainConfig(),
             layers = probe.relu_layers()
         grid = [("layer", v) for v in layers] + [("rho", float(v)) for v in cfg.sweep_rhos]
         for kind, value in progress(grid, desc="SHADOW sweeps"):
+            if (kind, value) in done_sweeps:
+                sweeps.append(done_sweeps[kind, value])
+                continue
             errs = [_run(replace(cfg), test, "shadow", lr, cfg.seed + s, final_only=True,
                          **({"layer": value} if kind == "layer" else {"rho": value}))[1][-1]
                     for s in range(cfg.seeds)]
@@ -276,3 +284,21 @@ def shadow_experiment(cfg: ShadowTrainConfig = ShadowTrainConfig(),
                                std=statistics.stdev(errs) if len(errs) > 1 else 0.0))
             report()
     return ShadowTrainResult(cfg, arms, sweeps, notes)
+
+
+def _resumable(cfg: ShadowTrainConfig, resume: ShadowTrainResult | None) -> tuple[dict, dict]:
+    """The finished arms `{(arm, budget): ArmResult}` and sweep points `{(kind, value): dict}`
+    of `resume`, after checking that it ran this configuration (the device may differ)."""
+    if resume is None:
+        return {}, {}
+    mine, theirs = cfg.to_dict(), resume.config.to_dict()
+    differ = [k for k in mine if k != "device" and _plain(mine[k]) != _plain(theirs.get(k))]
+    if differ:
+        raise ConfigError(f"cannot resume: the saved results ran another configuration (differs in "
+                          f"{', '.join(differ)}); give the same options or another --json file")
+    return ({(a.arm, a.budget): a for a in resume.arms},
+            {(p["kind"], p["value"]): p for p in resume.sweeps})
+
+
+def _plain(v):
+    return list(v) if isinstance(v, (list, tuple)) else v

@@ -148,10 +148,12 @@ def _floats(text: str, what: str):
 @click.option("--sweep-rhos", default=None, help="rho values for the rho sweep, e.g. 0.25,0.5,1.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the test-error curves (PNG) here.")
+@click.option("--resume", is_flag=True, help="Keep the finished arms of the --json file (same options) "
+              "and run only the rest: a stopped long run continues where it stopped.")
 @json_option
 @common_options
 def train_cmd(data, arch, full, budgets, seeds, steps, lrs, optimizer, dropout, layer, rho, ratio, max_test,
-              curve_points, sweep_layers, sweep_rhos, plot, json_path, seed, device, quiet):
+              curve_points, sweep_layers, sweep_rhos, plot, resume, json_path, seed, device, quiet):
     """SHADOW training: baseline, dropout, SHADOW, dropout+SHADOW at equal gradient steps.
 
     Starts from the configuration of the data set (the one `reluscope reproduce arora`
@@ -176,9 +178,18 @@ def train_cmd(data, arch, full, budgets, seeds, steps, lrs, optimizer, dropout, 
     if sweep_layers:
         given["sweep_layers"] = ("all",) if sweep_layers == "all" else tuple(_layers(sweep_layers))
     cfg = replace(cfg, **kw, **{k: v for k, v in given.items() if v is not None})
+    previous = None
+    if resume:
+        if json_path is None:
+            from ..errors import ConfigError
+
+            raise ConfigError("--resume continues the run saved in --json PATH; give --json")
+        if json_path.exists():
+            previous = _read_result(json_path)
+            echo(f"resuming from {json_path}: {len(previous.arms)} arms, {len(previous.sweeps)} sweep points")
     # with --json, every finished arm is saved at once: a stopped run keeps its finished arms
     save = None if json_path is None else (lambda partial: write_json(json_path, partial))
-    res = shadow_experiment(cfg, on_progress=save)
+    res = shadow_experiment(cfg, on_progress=save, resume=previous)
     for a in res.arms:
         click.echo(f"budget {a.budget:>6} {a.arm:>15}: test error {a.mean:.4f} ± {a.std:.4f} (lr {a.lr})")
     for c in res.comparisons():
