@@ -78,6 +78,10 @@ def test_trainer_cli_option(tmp_path, capsys):
     code = main(["train", "--data", "digits", "--arch", "mlp:32", "--epochs", "1", "--shadow",
                  "layer=-2,rho=0.5,ratio=1", "--out", str(tmp_path / "m.pt"), "--quiet"])
     assert code == 0 and "test accuracy" in capsys.readouterr().out
+    # a conv net: the sampler needs the input shape, which the CLI knows from --data
+    code = main(["train", "--data", "digits", "--arch", "cifar_cnn", "--epochs", "1", "--shadow", "rho=0.5",
+                 "--out", str(tmp_path / "c.pt"), "--quiet"])
+    assert code == 0 and "test accuracy" in capsys.readouterr().out
     code = main(["train", "--data", "digits", "--arch", "mlp:32", "--epochs", "1", "--shadow", "rho=7",
                  "--out", str(tmp_path / "m.pt"), "--quiet"])
     assert code == 2

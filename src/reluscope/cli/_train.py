@@ -49,7 +49,7 @@ def train(data, arch, epochs, lr, optimizer, weight_decay, batch_size, dropout, 
     if shadow_spec:
         from ..shadow import ShadowAugment
 
-        augment = ShadowAugment.from_spec(model, shadow_spec, seed=seed)
+        augment = ShadowAugment.from_spec(model, shadow_spec, seed=seed, input_shape=ds.spec.shape)
     def save(result) -> None:  # after every epoch: an interrupted run loses nothing
         nets.save_checkpoint(out, result.model, arch, ds.spec.shape, ds.spec.classes, dropout,
                              init_model=init, history=result.history, config=asdict(config),
