@@ -134,7 +134,9 @@ def plot_shadow_curves(res):
             hi = [m + s for m, s in zip(a.curve_mean, a.curve_std)]
             ax.plot(ep, a.curve_mean, color=colors.get(a.arm), label=f"{a.arm} ({a.mean:.3f})")
             ax.fill_between(ep, lo, hi, color=colors.get(a.arm), alpha=0.15)
-        ax.set(xlabel="epoch", ylabel="test error", title=f"{b} labels", yscale="log")
+        # log-spaced evaluations: a log epoch axis shows the early fall and the long plateau alike
+        xscale = "log" if max(a.epochs for a in res.arms if a.budget == b) > 30 else "linear"
+        ax.set(xlabel="epoch", ylabel="test error", title=f"{b} labels", yscale="log", xscale=xscale)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
     fig.tight_layout()
