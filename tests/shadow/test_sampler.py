@@ -80,10 +80,10 @@ def test_same_seed_same_sample_and_generator_object():
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
-@pytest.mark.parametrize("rho", [0.5, 0.25, 0.75, 1 / 3, 0.3, 0.9, 0.01])
+@pytest.mark.parametrize("rho", [0.5, 0.25, 0.75, 12345 / 2**16, 1 / 3, 0.3, 0.9, 0.01])
 def test_bernoulli_keep_matches_the_binomial_law(rho):
-    # 8-, 16- and 32-bit paths: the kept fraction, and neighbours (drawn from one 64-bit word)
-    # kept together with probability rho², both within 5 binomial sigma
+    # the 8-bit (multiples of 1/256), 16-bit (of 2^-16) and 32-bit paths: the kept fraction, and
+    # neighbours (drawn from one 64-bit word) kept together with probability rho², within 5 sigma
     n = 400_000
     keep = bernoulli_keep((400, 1000), rho, generator=torch.Generator().manual_seed(3)).reshape(-1)
     assert keep.dtype == torch.bool and keep.numel() == n
