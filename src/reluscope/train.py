@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
@@ -110,7 +111,10 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig = TrainConfig(),
     for epoch in range(1, config.epochs + 1):
         start = time.perf_counter()
         model.train()
-        seen, loss_sum, correct = 0, 0.0, 0
+        # running sums stay on the device: no host sync per step (it stalls a GPU)
+        seen = 0
+        loss_sum = torch.zeros((), dtype=torch.float64, device=config.device)
+        correct = torch.zeros((), dtype=torch.int64, device=config.device)
         for idx in torch.randperm(len(x), generator=gen).split(config.batch_size):
             xb, yb = x[idx].to(config.device), y[idx].to(config.device)
             if augment is not None:
@@ -121,9 +125,10 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig = TrainConfig(),
             loss.backward()
             opt.step()
             seen += len(yb)
-            loss_sum += loss.item() * len(yb)
-            correct += int((out.argmax(1) == yb).sum())
-        if not torch.isfinite(torch.tensor(loss_sum)):
+            loss_sum += loss.detach().double() * len(yb)
+            correct += (out.argmax(1) == yb).sum()
+        loss_sum, correct = float(loss_sum), int(correct)
+        if not math.isfinite(loss_sum):
             raise ConfigError(f"training diverged (loss is {loss_sum}) at epoch {epoch}; lower the "
                               f"learning rate (now {config.lr})")
         row = dict(epoch=epoch, train_loss=loss_sum / seen, train_acc=correct / seen)
