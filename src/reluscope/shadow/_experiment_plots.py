@@ -82,6 +82,8 @@ def plot_sweeps(res, title: str = ""):
             ax.axhspan(base.mean - base.std, base.mean + base.std, color=COLORS["baseline"], alpha=0.15)
         ax.set(xlabel="code layer h comes from" if kind == "layer" else "ρ (keep probability)",
                ylabel="test error", title=title or f"{budget} labels")
+        if kind == "layer":
+            ax.set_xticks([s["value"] for s in pts])  # layer indices: no fractional ticks
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()

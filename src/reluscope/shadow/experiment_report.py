@@ -10,6 +10,7 @@ and "no clear effect" otherwise; with fewer than `MIN_SEEDS` seeds nothing is de
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 from ..report._html import figure_html, paragraph, table_html
@@ -122,20 +123,35 @@ def summarise(results: dict, quick: bool, se_multiple: float = 2.0
 
 
 def statement(comps) -> str:
-    """One plain sentence per verdict: where SHADOW helps, does nothing, hurts."""
-    groups: dict[str, list[str]] = {}
-    for c in comps:
-        where = f"{c.data}, {c.budget} labels, {'with' if 'dropout' in c.arm else 'without'} dropout"
-        groups.setdefault(c.verdict, []).append(where)
-    parts = []
-    phrases = (("helps", "SHADOW helps"), ("no clear effect", "SHADOW makes no clear difference"),
-               ("hurts", "SHADOW hurts"))
-    for verdict, phrase in phrases:
-        if groups.get(verdict):
-            parts.append(f"{phrase} on {'; '.join(groups.pop(verdict))}.")
-    for verdict, where in groups.items():
-        parts.append(f"Not decided ({verdict.removeprefix('undecided ')}) on {'; '.join(where)}.")
-    return " ".join(parts)
+    """Plain sentences: how often SHADOW helps, does nothing, hurts; then where, per data set.
+
+    >>> from reluscope.shadow._paired import Comparison
+    >>> c = [Comparison("MNIST", 100, "shadow", "baseline", 0.03, 0.005, 5, "hurts"),
+    ...      Comparison("MNIST", 500, "shadow", "baseline", 0.02, 0.004, 5, "hurts"),
+    ...      Comparison("MNIST", 100, "dropout+shadow", "dropout", 0.001, 0.004, 5, "no clear effect")]
+    >>> print(statement(c))
+    Of 3 comparisons, SHADOW makes no clear difference in 1 and hurts in 2. MNIST: without dropout it \
+hurts at 100, 500 labels; with dropout it makes no clear difference at 100 labels.
+    """
+    verbs = {"helps": "helps", "no clear effect": "makes no clear difference", "hurts": "hurts"}
+    counts = [f"{verb} in {n}" for v, verb in verbs.items() if (n := sum(c.verdict == v for c in comps))]
+    undecided = sum(c.verdict not in verbs for c in comps)
+    if undecided:
+        counts.append(f"is undecided in {undecided} (too few seeds)")
+    joined = ", ".join(counts[:-1]) + " and " + counts[-1] if len(counts) > 1 else "".join(counts)
+    text = [f"Of {len(comps)} comparisons, SHADOW {joined}."]
+    for data in dict.fromkeys(c.data for c in comps):
+        clauses = []
+        for with_dropout in (False, True):
+            mine = [c for c in comps if c.data == data and ("dropout" in c.arm) == with_dropout]
+            by_verdict: dict[str, list[str]] = {}
+            for c in mine:
+                by_verdict.setdefault(verbs.get(c.verdict, "is undecided"), []).append(str(c.budget))
+            if by_verdict:
+                where = "; ".join(f"{v} at {', '.join(b)} labels" for v, b in by_verdict.items())
+                clauses.append(f"{'with' if with_dropout else 'without'} dropout it {where}")
+        text.append(f"{data}: {'; '.join(clauses)}.")
+    return " ".join(text)
 
 
 def training_section(rep: TrainingReproduction, claims: list[tuple], se_multiple: float = 2.0) -> Section:
@@ -154,7 +170,9 @@ def training_section(rep: TrainingReproduction, claims: list[tuple], se_multiple
     numbers = {}
     for name, res in rep.results.items():
         rows = [(a.budget, a.arm, a.lr, a.epochs, a.mean, a.std, len(a.test_errors)) for a in res.arms]
-        body.append(paragraph(f"<b>{name}</b> ({res.config.arch}, {res.config.steps} steps per run)"))
+        body.append(f"<h3>{html.escape(name)}</h3>")
+        body.append(paragraph(f"{res.config.arch}, {res.config.optimizer}, {res.config.steps} steps per run, "
+                              f"{res.config.seeds} seeds"))
         body.append(table_html(["labels", "arm", "lr", "epochs", "test error", "std", "seeds"], rows))
         body.append(figure_html(plot_dropout_vs_shadow(res, title=f"{name}: test error per epoch"),
                                 f"{name}: test error per epoch, mean ± std over seeds (largest budget)"))
