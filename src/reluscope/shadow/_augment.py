@@ -138,8 +138,9 @@ class ShadowAugment:
         count = int(round(self.ratio * len(x)))
         if count == 0 or len(x) == 0:
             return x, y
-        if count == len(x):  # ratio 1: one synthetic sample per real one, no gather
-            return torch.cat([x, self.synthesize(x)]), torch.cat([y, y])
-        idx = torch.arange(count, device=x.device) % len(x)
-        xs = self.synthesize(x[idx])
-        return torch.cat([x, xs]), torch.cat([y, y[idx]])
+        if count != len(x):  # ratio 1 needs no gather: one synthetic sample per real one
+            idx = torch.arange(count, device=x.device) % len(x)
+            x_src, y_src = x[idx], y[idx]
+        else:
+            x_src, y_src = x, y
+        return torch.cat([x, self.synthesize(x_src)]), torch.cat([y, y_src])

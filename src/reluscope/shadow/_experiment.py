@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
 
@@ -291,14 +291,11 @@ def _resumable(cfg: ShadowTrainConfig, resume: ShadowTrainResult | None) -> tupl
     of `resume`, after checking that it ran this configuration (the device may differ)."""
     if resume is None:
         return {}, {}
-    mine, theirs = cfg.to_dict(), resume.config.to_dict()
-    differ = [k for k in mine if k != "device" and _plain(mine[k]) != _plain(theirs.get(k))]
+    # from_dict gives the saved configuration tuples again, so fields compare as they are
+    differ = [f.name for f in fields(cfg)
+              if f.name != "device" and getattr(cfg, f.name) != getattr(resume.config, f.name)]
     if differ:
         raise ConfigError(f"cannot resume: the saved results ran another configuration (differs in "
                           f"{', '.join(differ)}); give the same options or another --json file")
     return ({(a.arm, a.budget): a for a in resume.arms},
             {(p["kind"], p["value"]): p for p in resume.sweeps})
-
-
-def _plain(v):
-    return list(v) if isinstance(v, (list, tuple)) else v
