@@ -80,10 +80,16 @@ def test_batch_norm_folding_equals_unfolded(bn_position):
     assert torch.isfinite(w).all() and b.shape[0] == w.shape[0]
 
 
-def test_batch_norm_before_padded_conv_is_refused():
+def test_batch_norm_before_padded_conv_stays_its_own_node():
+    # Folding would apply the shift where the padded conv sees zeros: it stays apart, exact.
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.BatchNorm2d(2), nn.Conv2d(2, 2, 3, padding=1))
-    with pytest.raises(UnsupportedLayerError, match="padded conv"):
-        nets.load(model, input_shape=(1, 8, 8))
+    _randomise_bn(model)
+    model.eval()
+    graph = nets.load(model, input_shape=(1, 8, 8))
+    assert not graph.is_chain
+    assert [n.kind for n in graph.nodes[1:]] == ["conv2d", "relu", "batchnorm", "conv2d"]
+    x = torch.randn(4, 1, 8, 8)
+    torch.testing.assert_close(graph(x), model(x))
 
 
 class CustomNet(nn.Module):
@@ -134,7 +140,7 @@ def test_lstm_is_a_clear_error():
         nets.load(Seq())
 
 
-def test_residual_is_a_clear_error():
+def test_residual_is_a_graph_not_a_chain():
     class Res(nn.Module):
         def __init__(self):
             super().__init__()
@@ -143,8 +149,12 @@ def test_residual_is_a_clear_error():
         def forward(self, x):
             return x + self.a(x)
 
-    with pytest.raises(ModelError, match="chain"):
-        nets.load(Res())
+    model = Res()
+    graph = nets.load(model)
+    assert not graph.is_chain and not isinstance(graph, nets.ReluNet)
+    assert [(n.kind, n.inputs) for n in graph.nodes[1:]] == [("linear", ("x",)), ("add", ("x", "a"))]
+    x = torch.randn(3, 4)
+    torch.testing.assert_close(graph(x), model(x))
 
 
 def test_nan_weights_are_refused():

@@ -1,12 +1,15 @@
-"""Models as ordered affine layers with activations: import, build, checkpoint."""
+"""Models as graphs of named nodes (a chain is a `ReluNet`): import, build, checkpoint."""
 
 from ._builders import build, cifar_cnn, locally_connected, mlp
 from ._checkpoint import save_checkpoint
+from ._graph import Graph, Node, UnknownNodeError, as_graph
 from ._import import SUPPORTED, ModelFile, load, read_model_file
 from ._layer import Layer
 from ._locally import LocallyConnected2d
 from ._relunet import ReluNet, Trace
+from ._resnet import BasicBlock, ResNet, resnet18, resnet20
 
-__all__ = ["Layer", "LocallyConnected2d", "ReluNet", "SUPPORTED", "Trace", "build",
-           "ModelFile", "cifar_cnn", "load", "locally_connected", "mlp",
-           "read_model_file", "save_checkpoint"]
+__all__ = ["BasicBlock", "Graph", "Layer", "LocallyConnected2d", "ModelFile", "Node", "ReluNet",
+           "ResNet", "SUPPORTED", "Trace", "UnknownNodeError", "as_graph", "build", "cifar_cnn",
+           "load", "locally_connected", "mlp", "read_model_file", "resnet18", "resnet20",
+           "save_checkpoint"]

@@ -1,5 +1,6 @@
 """Model builders: MLPs, the CIFAR-10 CNN of Behrmann et al., locally connected nets,
-and the `arch` spec strings the CLI uses (`mlp:64-256-256-10`, `cifar_cnn`)."""
+CIFAR ResNets, and the `arch` spec strings the CLI uses (`mlp:64-256-256-10`,
+`cifar_cnn`, `resnet20`, `resnet18`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from torch import nn
 
 from ..errors import ConfigError
 from ._locally import LocallyConnected2d
+from ._resnet import resnet18, resnet20
+
+RESNETS = {"resnet20": resnet20, "resnet18": resnet18}
 
 
 def mlp(widths: Sequence[int], dropout: float = 0.0, batch_norm: bool = False) -> nn.Sequential:
@@ -91,7 +95,8 @@ def build(arch: str, input_shape: Sequence[int], classes: int, dropout: float = 
 
     `mlp:256-256` gives hidden widths (input and output sizes come from the data);
     `mlp:64-256-256-10` spells them out and must match the data; `cifar_cnn` is the CNN
-    of Behrmann et al. for `(C, H, W)` inputs.
+    of Behrmann et al. for `(C, H, W)` inputs; `resnet20` and `resnet18` are the CIFAR
+    ResNets (any image size; global pooling before the head; no dropout).
     """
     family, _, rest = arch.partition(":")
     n_in = math.prod(input_shape)
@@ -108,4 +113,9 @@ def build(arch: str, input_shape: Sequence[int], classes: int, dropout: float = 
         if len(input_shape) != 3 or input_shape[1] != input_shape[2]:
             raise ConfigError(f"cifar_cnn needs square image inputs (C, H, H), got {tuple(input_shape)}")
         return cifar_cnn(input_shape[0], input_shape[1], classes, dropout=dropout)
-    raise ConfigError(f"unknown architecture '{arch}'; use mlp:W1-W2-... or cifar_cnn")
+    if family in RESNETS:
+        if len(input_shape) != 3:
+            raise ConfigError(f"{family} needs image inputs (C, H, W), got {tuple(input_shape)}")
+        return RESNETS[family](input_shape[0], classes)
+    raise ConfigError(f"unknown architecture '{arch}'; use mlp:W1-W2-..., cifar_cnn, resnet20 "
+                      "or resnet18")

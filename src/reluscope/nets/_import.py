@@ -1,170 +1,28 @@
-"""Import any feed-forward model (Sequential, custom forward, TorchScript) as a ReluNet.
+"""Import any fx-traceable model (Sequential, custom forward, TorchScript) as a graph.
 
-The model's graph is read with torch.fx, reduced to a chain of affine maps, batch
-norms and activations, and grouped into `Layer`s. The result is checked against the
-model itself on a random input, so an unrecognised operation can never pass silently.
+The model's forward is read with torch.fx into a graph of affine, activation and join
+nodes (`Graph`); batch norms are folded into a neighbour where exact. A graph that is a
+chain of affine maps and ReLU-like activations is returned as a `ReluNet`. The result
+is checked against the model itself on a random input, so an unrecognised operation can
+never pass silently.
 """
 
 from __future__ import annotations
 
-import operator
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from torch import fx, nn
+from torch import nn
 
-from ..errors import CheckpointError, ModelError, ShapeError, UnsupportedLayerError
-from ._layer import Layer
-from ._locally import LocallyConnected2d
-from ._relunet import ReluNet
+from ..errors import CheckpointError, ModelError, UnsupportedLayerError
+from . import _fx
+from ._fold import fold_batch_norms
+from ._graph import Graph
+from ._relunet import ReluNet, chain_layers
 
-_AFFINE = (nn.Linear, nn.Conv2d, nn.AvgPool2d, LocallyConnected2d)
-_BATCHNORM = (nn.BatchNorm1d, nn.BatchNorm2d)
-_ACTIVATION = (nn.ReLU, nn.LeakyReLU, nn.MaxPool2d)
-_NOOP = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Identity)
-SUPPORTED = ("Linear, Conv2d, AvgPool2d, LocallyConnected2d, BatchNorm1d/2d (eval, folded), "
-             "ReLU, LeakyReLU, MaxPool2d, Flatten, Dropout, Identity")
-_KIND = {nn.Linear: "linear", nn.Conv2d: "conv2d", nn.AvgPool2d: "avgpool2d",
-         LocallyConnected2d: "locally_connected"}
-_FUNCTIONAL = {
-    F.relu: lambda a, k: nn.ReLU(),
-    torch.relu: lambda a, k: nn.ReLU(),
-    F.leaky_relu: lambda a, k: nn.LeakyReLU(*a, **k),
-    F.max_pool2d: lambda a, k: nn.MaxPool2d(*a, **k),
-    F.avg_pool2d: lambda a, k: nn.AvgPool2d(*a, **k),
-    F.dropout: lambda a, k: nn.Identity(),
-    torch.flatten: lambda a, k: nn.Flatten(*a, **k),
-}
-_METHODS = {"relu": nn.ReLU, "relu_": nn.ReLU, "flatten": nn.Flatten, "view": nn.Flatten,
-            "reshape": nn.Flatten}
-
-
-class _Tracer(fx.Tracer):
-    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return isinstance(m, LocallyConnected2d) or super().is_leaf_module(m, qualname)
-
-
-@dataclass
-class _Op:
-    name: str
-    module: nn.Module
-
-
-def _unsupported(name: str, obj) -> UnsupportedLayerError:
-    kind = obj.__name__ if callable(obj) and hasattr(obj, "__name__") else type(obj).__name__
-    return UnsupportedLayerError(
-        f"layer '{name}' of type {kind} is not supported; reluscope reads feed-forward "
-        f"chains of: {SUPPORTED}")
-
-
-def _chain(model: nn.Module) -> list[_Op]:
-    """The model's operations in order, as modules, after checking it is a plain chain."""
-    for name, m in model.named_modules():
-        if isinstance(m, (nn.RNNBase, nn.MultiheadAttention, nn.Embedding)):
-            raise _unsupported(name, m)
-    try:
-        graph = _Tracer().trace(model)
-    except Exception as exc:  # fx raises many types for untraceable code
-        raise ModelError(
-            f"cannot trace the forward of {type(model).__name__} with torch.fx ({exc}); "
-            "remove data-dependent control flow or pass an nn.Sequential") from None
-    modules = dict(model.named_modules())
-    ops: list[_Op] = []
-    current = None  # the node carrying the activations along the chain
-    for node in graph.nodes:
-        if node.op == "placeholder":
-            if current is not None:
-                raise ModelError("models with several inputs are not supported; wrap it so "
-                                 "forward takes one tensor")
-            current = node
-            continue
-        if node.op == "output":
-            if node.args[0] is not current:
-                raise ModelError("the model's output is not the end of its layer chain; "
-                                 "return one tensor from forward")
-            break
-        if node.op == "call_method" and node.target in ("size", "dim"):
-            continue  # shape queries feed view(); they carry no activations
-        if not node.args or node.args[0] is not current:
-            if current in node.all_input_nodes:
-                raise ModelError(
-                    f"operation '{node.name}' branches off the layer chain (a residual or "
-                    "concatenation); reluscope reads feed-forward chains only")
-            raise _unsupported(node.name, node.target)
-        if node.op == "call_module":
-            ops.append(_Op(node.target, modules[node.target]))
-        elif node.op == "call_function" and node.target in _FUNCTIONAL:
-            ops.append(_Op(node.name, _FUNCTIONAL[node.target](node.args[1:], node.kwargs)))
-        elif node.op == "call_method" and node.target in _METHODS:
-            ops.append(_Op(node.name, nn.Flatten() if _METHODS[node.target] is nn.Flatten
-                           else nn.ReLU()))
-        else:
-            target = node.target if callable(node.target) else f"{node.op} {node.target}"
-            if node.target in (operator.add, torch.add, torch.cat):
-                raise ModelError(f"operation '{node.name}' ({node.target.__name__}) makes the "
-                                 "model a non-chain; reluscope reads feed-forward chains only")
-            raise _unsupported(node.name, target)
-        current = node
-    return ops
-
-
-def _group(ops: list[_Op]) -> list[Layer]:
-    """Group the chain into affine layers with folded batch norms and activations."""
-    layers: list[Layer] = []
-    flatten, bn_before = False, None
-    for op in ops:
-        m = op.module
-        if isinstance(m, _AFFINE):
-            if isinstance(m, nn.AvgPool2d) and (m.ceil_mode or m.divisor_override or
-                                                (m.padding and not m.count_include_pad)):
-                raise UnsupportedLayerError(
-                    f"layer '{op.name}': AvgPool2d with ceil_mode, divisor_override or "
-                    "count_include_pad=False is not affine-equivalent to a conv; use defaults")
-            if bn_before is not None and isinstance(m, nn.Conv2d) and any(m.padding):
-                raise UnsupportedLayerError(
-                    f"batch norm before the padded conv '{op.name}' cannot be folded exactly; "
-                    "move the batch norm after the conv")
-            layers.append(Layer(op.name, _KIND[type(m)], m, flatten=flatten, bn_before=bn_before))
-            flatten, bn_before = False, None
-        elif isinstance(m, _BATCHNORM):
-            last = layers[-1] if layers else None
-            if last is not None and not last.post and last.bn_after is None and not flatten:
-                last.bn_after = m
-            elif bn_before is None:
-                bn_before = m
-            else:
-                raise UnsupportedLayerError(f"two batch norms in a row at '{op.name}'")
-        elif isinstance(m, _ACTIVATION):
-            if not layers or flatten or bn_before is not None:
-                raise UnsupportedLayerError(
-                    f"activation '{op.name}' does not follow an affine layer; reluscope "
-                    "reads chains of affine map -> activation")
-            layers[-1].post.append(m)
-        elif isinstance(m, nn.Flatten):
-            flatten = True
-        elif isinstance(m, _NOOP):
-            continue
-        else:
-            raise _unsupported(op.name, m)
-    if bn_before is not None:
-        raise UnsupportedLayerError("the model ends with a batch norm; it has no affine map to fold into")
-    if not layers:
-        raise ModelError("the model has no affine layer (Linear, Conv2d, ...)")
-    return layers
-
-
-def _infer_input_shape(layers: list[Layer]) -> tuple[int, ...]:
-    m = layers[0].module
-    if isinstance(m, nn.Linear):
-        return (m.in_features,)
-    if isinstance(m, LocallyConnected2d):
-        return (m.in_channels, *m.in_size)
-    raise ShapeError(
-        f"cannot infer the input shape of a model starting with {type(m).__name__}; "
-        "pass input_shape=(C, H, W) (CLI: --data or --input-shape)")
+SUPPORTED = _fx.SUPPORTED
 
 
 def _check_finite(model: nn.Module) -> None:
@@ -175,61 +33,89 @@ def _check_finite(model: nn.Module) -> None:
                              "corrupt or training diverged")
 
 
-def _record_shapes(net: ReluNet) -> None:
-    x = torch.zeros(2, *net.input_shape, device=net.device, dtype=net.dtype)
-    with torch.no_grad():
-        for layer in net.layers:
-            layer.in_shape = tuple(x.flatten(1).shape[1:] if layer.flatten else x.shape[1:])
-            if layer.kind == "linear" and len(layer.in_shape) != 1:
-                raise UnsupportedLayerError(
-                    f"Linear layer '{layer.name}' gets a {len(layer.in_shape)}-D input; "
-                    "insert nn.Flatten before it")
-            try:
-                z = layer.affine(x)
-            except RuntimeError as exc:
-                raise ShapeError(f"input shape {net.input_shape} does not fit layer "
-                                 f"'{layer.name}': {str(exc).splitlines()[0]}") from None
-            layer.out_shape = tuple(z.shape[1:])
-            x = layer.activate(z)
+def _model_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    for t in list(model.parameters()) + list(model.buffers()):
+        if t.is_floating_point():
+            return t.device, t.dtype
+    return torch.device("cpu"), torch.get_default_dtype()
 
 
-def _check_equivalent(net: ReluNet, model: nn.Module) -> None:
-    """The layer view must reproduce the model (in eval mode) on a random input."""
+def _check_linear_inputs(graph: Graph) -> None:
+    for node in graph.affine_nodes():
+        if node.kind == "linear" and len(node.in_shapes[0]) != 1:
+            raise UnsupportedLayerError(
+                f"Linear layer '{node.name}' gets a {len(node.in_shapes[0])}-D input; "
+                "insert nn.Flatten before it")
+
+
+def _check_equivalent(graph: Graph, model: nn.Module) -> None:
+    """The graph view must reproduce the model (in eval mode) on a random input."""
     gen = torch.Generator().manual_seed(0)
-    x = torch.rand(3, *net.input_shape, generator=gen).to(net.device, net.dtype)
+    x = torch.rand(3, *graph.input_shape, generator=gen).to(graph.device, graph.dtype)
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            want, got = model(x), net(x)
+            want, got = model(x), graph(x)
     finally:
         model.train(was_training)
     if not isinstance(want, torch.Tensor) or want.shape != got.shape:
-        raise ModelError("the imported layers do not reproduce the model's output shape; the "
-                         "forward must be a chain of " + SUPPORTED)
+        raise ModelError("the imported graph does not reproduce the model's output shape; the "
+                         "forward must be built of " + SUPPORTED)
     scale = want.abs().max().clamp_min(1.0)
     err = float((want - got).abs().max() / scale)
-    tol = 1e-4 if net.dtype == torch.float32 else 1e-10
+    tol = 1e-4 if graph.dtype == torch.float32 else 1e-10
     if err > tol:
-        raise ModelError(f"the imported layers differ from the model's output (relative "
+        raise ModelError(f"the imported graph differs from the model's output (relative "
                          f"error {err:.2e}); the forward uses an operation outside: " + SUPPORTED)
 
 
-def load_module(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> ReluNet:
+def load_module(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> Graph:
     """Import an `nn.Module` (see `load`)."""
     if isinstance(model, torch.jit.ScriptModule):
         model = _from_torchscript(model)
     _check_finite(model)
-    layers = _group(_chain(model))
-    shape = tuple(input_shape) if input_shape is not None else _infer_input_shape(layers)
-    net = ReluNet(model, layers, shape)
-    _record_shapes(net)
-    _check_equivalent(net, model)
-    return net
+    gm = _fx.trace(model)
+    shape = tuple(input_shape) if input_shape is not None else _fx.infer_input_shape(gm)
+    device, dtype = _model_dtype(model)
+    was_training = model.training
+    model.eval()
+    try:
+        values = _fx.record(gm, shape, device, dtype)
+    finally:
+        model.train(was_training)
+    nodes, aliases, output = _fx.to_nodes(gm, values)
+    nodes, aliases = fold_batch_norms(_reachable(nodes, output), aliases)
+    graph = Graph(model, nodes, shape, aliases)
+    if not graph.affine_nodes():
+        raise ModelError("the model has no affine layer (Linear, Conv2d, ...); nothing to analyse")
+    _check_linear_inputs(graph)
+    layers = chain_layers(graph)
+    if layers is not None:
+        graph = ReluNet(graph, layers)
+    _check_equivalent(graph, model)
+    return graph
 
 
-def load(source, input_shape: tuple[int, ...] | None = None, map_location=None) -> ReluNet:
-    """Import a model as a `ReluNet`.
+def _reachable(nodes, output: str):
+    """The nodes the output depends on (dead branches of forward dropped), output last."""
+    by_name = {n.name: n for n in nodes}
+    keep, todo = set(), [output]
+    while todo:
+        name = todo.pop()
+        if name not in keep:
+            keep.add(name)
+            todo.extend(by_name[name].inputs)
+    kept = [n for n in nodes if n.name in keep]
+    if kept[-1].name != output:
+        raise ModelError("the model's output is not its last operation; return one tensor")
+    if kept[0].op != "input":
+        raise ModelError("the model's output does not depend on its input")
+    return kept
+
+
+def load(source, input_shape: tuple[int, ...] | None = None, map_location=None) -> Graph:
+    """Import a model as a graph of named nodes.
 
     Arguments:
         source: an `nn.Module`, or the path of a file written by `torch.save` (whole
@@ -240,12 +126,15 @@ def load(source, input_shape: tuple[int, ...] | None = None, map_location=None) 
         map_location: where to load tensors of a file (default: where they were saved).
 
     Returns:
-        A `ReluNet` sharing the model's parameters.
+        A `Graph` sharing the model's parameters; a `ReluNet` (a graph with one path and
+        a layer table) when the model is a chain of affine maps and ReLU-like activations.
 
     >>> from reluscope import nets
     >>> net = nets.load(nets.mlp([4, 8, 3]))
     >>> [layer.activation for layer in net]
     ['relu', 'identity']
+    >>> [node.name for node in net.nodes]
+    ['input', '0', '1', '2', '3']
     """
     if isinstance(source, nn.Module):
         return load_module(source, input_shape)

@@ -36,7 +36,9 @@ class Layer:
 
     Attributes:
         name: module path of the affine module in the user's model (e.g. `features.3`).
-        kind: `linear`, `conv2d`, `avgpool2d` or `locally_connected`.
+        kind: `linear`, `conv1d`, `conv2d`, `avgpool2d`, `locally_connected`; in graphs
+            also `avgpool1d`, `adaptive_avgpool1d/2d` (no weight) and `batchnorm` (a batch
+            norm that could not be folded: weight and bias are its per-channel scale, shift).
         in_shape, out_shape: per-sample shapes of the affine map's input and output.
         activation: `relu`, `leaky_relu`, `maxpool2d`, `identity`, or a `+`-joined chain.
         flatten: the input is flattened before the affine map.
@@ -67,15 +69,24 @@ class Layer:
     def conv_args(self) -> dict:
         """stride, padding, dilation, groups of a conv-like layer (for F.conv2d)."""
         m = self.module
-        if isinstance(m, nn.Conv2d):
+        if isinstance(m, (nn.Conv1d, nn.Conv2d)):
             return dict(stride=m.stride, padding=m.padding, dilation=m.dilation, groups=m.groups)
         if isinstance(m, nn.AvgPool2d):
             return dict(stride=_pair(m.stride or m.kernel_size), padding=_pair(m.padding),
                         dilation=(1, 1), groups=self.in_shape[0])
         return {}
 
+    @property
+    def has_weight(self) -> bool:
+        """False for the parameter-free pools applied as modules."""
+        return self.kind not in _MODULE_MAPS
+
     def _raw(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         m = self.module
+        if self.kind == "batchnorm":
+            return _bn_scale_shift(m)
+        if not self.has_weight:
+            raise ValueError(f"layer '{self.name}' ({self.kind}) has no weight tensor")
         if isinstance(m, nn.AvgPool2d):
             c = self.in_shape[0]
             kh, kw = _pair(m.kernel_size)
@@ -100,6 +111,8 @@ class Layer:
         if b is None:
             b = torch.zeros(self.out_shape if self.kind == "locally_connected" else n_out,
                             dtype=w.dtype, device=dev)
+        if self.kind == "batchnorm":
+            return w.to(dev), b.to(dev)
         if self.bn_before is not None:
             scale, shift = _bn_scale_shift(self.bn_before)
             # W (s x + t) + b = (W diag s) x + (W t + b); exact for Linear and unpadded conv.
@@ -129,7 +142,13 @@ class Layer:
         """The affine map on a batch `x` of shape `(B, *in_shape)` (or unflattened)."""
         if self.flatten:
             x = x.flatten(1)
+        if not self.has_weight:
+            return self.module(x)  # a pool: linear, no bias
         w, b = self.parameters()
+        if self.kind == "batchnorm":
+            view = (1, -1) + (1,) * (x.dim() - 2)
+            w, b = w.to(x.dtype).reshape(view), b.to(x.dtype).reshape(view)
+            return x * w + b if bias else x * w
         if self.kind == "linear":
             return F.linear(x, w, b if bias else None)
         if self.kind == "locally_connected":
@@ -139,6 +158,8 @@ class Layer:
             patches = patches.transpose(1, 2).reshape(x.shape[0], oh, ow, -1)
             out = torch.einsum("bhwk,hwok->bohw", patches, w)
             return out + b if bias else out
+        if self.kind == "conv1d":
+            return F.conv1d(x, w.to(x.dtype), (b if bias else None), **self.conv_args)
         if isinstance(self.module, nn.AvgPool2d) and self.bn_after is None and self.bn_before is None:
             b = None
         return F.conv2d(x, w.to(x.dtype), (b if bias else None), **self.conv_args)
@@ -158,24 +179,32 @@ class Layer:
         column by column from the map itself; a `ResourceError` names the size first
         when it would exceed `max_bytes`.
         """
-        w, _ = self.parameters()
         if self.kind == "linear":
-            return w
+            return self.parameters()[0]
+        dtype, device = self.dtype, self.device
         n_in, n_out = math.prod(self.in_shape), math.prod(self.out_shape)
-        need = n_in * n_out * w.element_size()
+        size = torch.empty((), dtype=dtype).element_size()
+        need = n_in * n_out * size
         if need > max_bytes:
             raise ResourceError(
                 f"the dense matrix of layer '{self.name}' is {n_out}x{n_in} "
                 f"({need / 2**30:.1f} GiB), over the limit of {max_bytes / 2**30:.1f} GiB; "
                 "raise max_bytes or analyse a smaller input size")
         cols = []
-        chunk = max(1, min(n_in, (256 * 2**20) // max(1, n_out * w.element_size())))
+        chunk = max(1, min(n_in, (256 * 2**20) // max(1, n_out * size)))
         with torch.no_grad():
-            eye = torch.eye(n_in, dtype=w.dtype, device=w.device)
+            eye = torch.eye(n_in, dtype=dtype, device=device)
             for s in range(0, n_in, chunk):
                 basis = eye[s:s + chunk].reshape(-1, *self.in_shape)
                 cols.append(self.affine(basis, bias=False).reshape(basis.shape[0], -1))
         return torch.cat(cols).T.contiguous()
+
+    @property
+    def dtype(self) -> torch.dtype:
+        for t in list(self.module.parameters()) + list(self.module.buffers()):
+            if t.is_floating_point():
+                return t.dtype
+        return torch.get_default_dtype()
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.module.parameters())
@@ -193,6 +222,8 @@ class Layer:
 def _pair(v) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else tuple(v)
 
+
+_MODULE_MAPS = ("avgpool1d", "adaptive_avgpool1d", "adaptive_avgpool2d")
 
 _ACT_NAMES: dict[type, str] = {
     nn.ReLU: "relu",

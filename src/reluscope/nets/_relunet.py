@@ -1,16 +1,18 @@
-"""`ReluNet`: a model as an ordered list of affine layers, each with its activation."""
+"""`ReluNet`: a graph with one path, as an ordered list of affine layers with activations."""
 
 from __future__ import annotations
 
-import copy
-import math
+import dataclasses
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
-from ..errors import ShapeError
+from ._graph import Graph
 from ._layer import Layer
+
+# What the chain analyses (written for the papers' nets) read; other graphs stay graphs.
+CHAIN_AFFINE = ("linear", "conv2d", "avgpool2d", "locally_connected")
+CHAIN_ACTIVATIONS = ("relu", "leaky_relu", "maxpool2d")
 
 
 @dataclass(frozen=True)
@@ -31,17 +33,49 @@ class Trace:
         return self.post[-1]
 
 
-class ReluNet:
-    """The layers of a feed-forward ReLU model, in order.
+def chain_layers(graph: Graph) -> list[Layer] | None:
+    """The graph as affine layers with their activations, or None unless it is a chain.
 
-    Build one with `reluscope.nets.load`. It is a view: it shares the parameters of
-    `model`, so it always sees the model's current weights.
+    A chain has one path: each node reads the node before it; its affine maps are of
+    `CHAIN_AFFINE`, its activations of `CHAIN_ACTIVATIONS` and each follows an affine
+    map, and its only other operations are flattens before an affine map.
+    """
+    layers: list[Layer] = []
+    flatten = False
+    prev = graph.input
+    for node in graph.nodes[1:]:
+        if node.inputs != (prev.name,):
+            return None
+        if node.op == "affine" and node.kind in CHAIN_AFFINE:
+            layers.append(dataclasses.replace(node.layer, flatten=flatten, post=[]))
+            flatten = False
+        elif node.op == "activation" and node.kind in CHAIN_ACTIVATIONS and layers and not flatten:
+            layers[-1].post.append(node.module)
+        elif node.kind == "reshape" and len(node.out_shape) == 1 and not flatten:
+            flatten = True
+        else:
+            return None
+        prev = node
+    if flatten or not layers:
+        return None
+    return layers
+
+
+class ReluNet(Graph):
+    """A chain: the layers of a feed-forward ReLU model, in order.
+
+    Build one with `reluscope.nets.load`. It is a `Graph` with one path, and also a
+    list of layers (affine map + activation). It is a view: it shares the parameters
+    of `model`, so it always sees the model's current weights.
     """
 
-    def __init__(self, model: nn.Module, layers: list[Layer], input_shape: tuple[int, ...]):
-        self.model = model
+    def __init__(self, graph: Graph, layers: list[Layer]):
+        super().__init__(graph.model, graph.nodes, graph.input_shape, graph.aliases)
         self.layers = layers
-        self.input_shape = tuple(input_shape)
+
+    @property
+    def is_chain(self) -> bool:
+        return True
 
     # -- introspection ----------------------------------------------------------------
     def __len__(self) -> int:
@@ -74,21 +108,6 @@ class ReluNet:
             raise IndexError(f"layer index {key} out of range for a net of {n} layers")
         return key % n
 
-    @property
-    def output_shape(self) -> tuple[int, ...]:
-        return self.layers[-1].out_shape
-
-    @property
-    def device(self) -> torch.device:
-        return self.layers[0].device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.layers[0].parameters()[0].dtype
-
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
-
     def summary(self) -> list[dict]:
         """The layer table: one dict per layer (name, type, shapes, parameters, activation)."""
         return [layer.describe() for layer in self.layers]
@@ -99,17 +118,6 @@ class ReluNet:
 
     def is_mlp(self) -> bool:
         return all(layer.kind == "linear" for layer in self.layers)
-
-    # -- evaluation -------------------------------------------------------------------
-    def check_input(self, x: torch.Tensor) -> None:
-        """Raise ShapeError unless `x` is a batch `(B, *input_shape)`."""
-        if tuple(x.shape[1:]) != self.input_shape and not (
-            self.layers[0].flatten and math.prod(x.shape[1:]) == math.prod(self.input_shape)
-        ):
-            raise ShapeError(
-                f"input has shape {tuple(x.shape)} but the model expects (batch, "
-                f"{', '.join(map(str, self.input_shape))}); reshape the data or pass "
-                "input_shape= when loading the model")
 
     def forward(self, x: torch.Tensor, upto: int | None = None) -> torch.Tensor:
         """Output of layer `upto` (default: the last), after its activation."""
@@ -133,15 +141,6 @@ class ReluNet:
             post.append(h)
             masks.append(z > 0 if layer.activation in ("relu", "leaky_relu") else None)
         return Trace(x, pre, post, masks)
-
-    def copy(self, dtype: torch.dtype | None = None, device: str | torch.device | None = None) -> ReluNet:
-        """A ReluNet over a deep copy of the model, optionally cast (e.g. to float64)."""
-        from ._import import load_module
-
-        model = copy.deepcopy(self.model)
-        if dtype is not None or device is not None:
-            model = model.to(device=device, dtype=dtype)
-        return load_module(model, input_shape=self.input_shape)
 
     def __repr__(self) -> str:
         rows = ", ".join(f"{la.name}:{la.kind}->{la.activation}" for la in self.layers)
