@@ -23,6 +23,11 @@ class UnsupportedLayerError(ModelError):
     """The model contains a layer reluscope cannot express as affine map + activation."""
 
 
+class NotAChainError(ModelError):
+    """An analysis that reads chains of layers was given a graph with joins or other
+    activations; the message names the node that makes it a graph."""
+
+
 class CheckpointError(ModelError):
     """A checkpoint file is missing, corrupt or of an unknown format."""
 

@@ -6,10 +6,10 @@ from ._graph import Graph, Node, UnknownNodeError, as_graph
 from ._import import SUPPORTED, ModelFile, load, read_model_file
 from ._layer import Layer
 from ._locally import LocallyConnected2d
-from ._relunet import ReluNet, Trace
+from ._relunet import ReluNet, Trace, require_chain
 from ._resnet import BasicBlock, ResNet, resnet18, resnet20
 
 __all__ = ["BasicBlock", "Graph", "Layer", "LocallyConnected2d", "ModelFile", "Node", "ReluNet",
            "ResNet", "SUPPORTED", "Trace", "UnknownNodeError", "as_graph", "build", "cifar_cnn",
-           "load", "locally_connected", "mlp", "read_model_file", "resnet18", "resnet20",
+           "load", "locally_connected", "mlp", "read_model_file", "require_chain", "resnet18", "resnet20",
            "save_checkpoint"]

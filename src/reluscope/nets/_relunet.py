@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ._graph import Graph
+from ..errors import NotAChainError
+from ._graph import Graph, Node
 from ._layer import Layer
 
 # What the chain analyses (written for the papers' nets) read; other graphs stay graphs.
@@ -59,6 +60,34 @@ def chain_layers(graph: Graph) -> list[Layer] | None:
     if flatten or not layers:
         return None
     return layers
+
+
+def chain_breaker(graph: Graph) -> Node | None:
+    """The first node that keeps `graph` from being a chain (None for a chain)."""
+    prev, pending_flatten = graph.input, False
+    for node in graph.nodes[1:]:
+        ok = node.inputs == (prev.name,) and (
+            (node.op == "affine" and node.kind in CHAIN_AFFINE)
+            or (node.op == "activation" and node.kind in CHAIN_ACTIVATIONS and not pending_flatten)
+            or (node.kind == "reshape" and len(node.out_shape) == 1))
+        if not ok:
+            return node
+        pending_flatten = node.kind == "reshape"
+        prev = node
+    return None
+
+
+def require_chain(net, analysis: str) -> ReluNet:
+    """`net` as a `ReluNet`, or one `NotAChainError` naming the node that makes it a graph."""
+    if isinstance(net, ReluNet):
+        return net
+    node = chain_breaker(net) if isinstance(net, Graph) else None
+    where = (f"node '{node.name}' ({node.kind}, reading {', '.join(node.inputs)})" if node
+             else "the model")
+    raise NotAChainError(
+        f"{analysis} reads chains of affine layers with ReLU-like activations; {where} makes this "
+        "model a graph, which this analysis does not support yet (the weight spectrum and model "
+        "import take any graph)")
 
 
 class ReluNet(Graph):

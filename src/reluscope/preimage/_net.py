@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..nets import require_chain
 from ._batch import BatchResult, classify_batch
 from ._tol import Tolerances
 
@@ -39,6 +40,7 @@ class LayerPreimage:
 
 def resolve_relu_layer(net, layer: int | str) -> int:
     """Index of `layer` (index or name) in `net`, which must end in a plain ReLU."""
+    net = require_chain(net, "pre-image classification")
     try:
         index = net.index(layer)
     except (KeyError, IndexError) as exc:

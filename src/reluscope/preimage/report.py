@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from ..nets import require_chain
 from ..report._html import figure_html, paragraph, table_html
 from ..report._registry import NotApplicable, ReportContext, Section, section
 from ._classify import KINDS
@@ -38,7 +39,7 @@ def _samples(ctx: ReportContext, n: int) -> torch.Tensor:
 
 @section("preimage", "Pre-images of ReLU layers", order=40)
 def preimage_section(ctx: ReportContext) -> Section:
-    relu = ctx.net.relu_layers()
+    relu = require_chain(ctx.net, "pre-image classification").relu_layers()
     if not relu:
         raise NotApplicable("the model has no layer with a plain ReLU activation")
     index = relu[0]

@@ -15,6 +15,7 @@ from typing import Any
 from .. import __version__
 from .._io import atomic_write_text, write_json
 from .._progress import progress
+from ..errors import NotAChainError
 from ._html import table_html
 from ._registry import Claim, Entry, NotApplicable, ReportContext, Section, sections
 
@@ -56,7 +57,7 @@ def run_sections(entries: Sequence[Entry], arg: Any, out: Path,
         start = time.perf_counter()
         try:
             sec, status, message = entry.build(arg), "ok", ""
-        except NotApplicable as exc:
+        except (NotApplicable, NotAChainError) as exc:
             sec, status, message = None, "not applicable", str(exc)
         except Exception as exc:
             if strict:

@@ -58,7 +58,7 @@ class ShadowAugment:
 
         if isinstance(net_or_model, nn.Module):
             net_or_model = nets.load(net_or_model, input_shape=input_shape)
-        self.net = net_or_model
+        self.net = nets.require_chain(net_or_model, "SHADOW augmentation")
         if not 0 < rho <= 1:
             raise ConfigError(f"SHADOW rho must be in (0, 1], got {rho}")
         if not ratio >= 0 or not math.isfinite(ratio):

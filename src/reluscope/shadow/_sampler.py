@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError, ShapeError, UnsupportedLayerError
+from ..nets import require_chain
 
 _SAMPLEABLE = ("relu", "identity")
 
@@ -204,6 +205,7 @@ def _rhos(rho, count: int) -> list[float]:
 
 def resolve_layer(net, h: torch.Tensor, layer) -> int:
     """Index of the layer whose output `h` is: given, or the unique layer of that shape."""
+    require_chain(net, "the shadow sampler")
     if layer is not None:
         try:
             return net.index(layer)
@@ -219,6 +221,7 @@ def resolve_layer(net, h: torch.Tensor, layer) -> int:
 
 def relu_layer_indices(net, layers=None) -> list[int]:
     """Indices of `layers` (indices or names), or of every ReLU layer; a clear error if none."""
+    require_chain(net, "the shadow model")
     try:
         idx = net.relu_layers() if layers is None else [net.index(k) for k in layers]
     except (IndexError, KeyError) as exc:

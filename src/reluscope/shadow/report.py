@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from ..nets import require_chain
 from ..report._html import figure_html, paragraph, table_html
 from ..report._registry import Claim, NotApplicable, ReportContext, Section, section
 
@@ -77,7 +78,7 @@ def build(ctx: ReportContext) -> Section:
                "h_i unless t ≫ 16 k ln m, so at feasible sizes it zeroes most of h; the log factors "
                "matter. Multilayer recovery is weak at these widths (compare with h̃ = 0).")
 
-    relus = ctx.net.relu_layers() if ctx.net is not None else []
+    relus = require_chain(ctx.net, "the shadow model").relu_layers() if ctx.net is not None else []
     claims = _theory_claims(res)
     try:
         if not relus or ctx.data is None:
