@@ -2,6 +2,7 @@
 measure how reversible it is, reconstruct real images, and augment training (SHADOW).
 
 - `sample`, `sample_chain`: x~ ~ p(x | h), eq. 1 (one layer) and eq. 4 (several);
+- `sample_graph`, `transpose_graph`: the same on residual/concat graphs (measurements only);
 - `reversibility`, `reversibility_by_layer`: reverse-then-forward error per offset rule;
 - `theorem1`, `multilayer`, `run_theory`: Theorems 1, 3.1, 3.2 on Gaussian layers;
 - `reconstruct`: real images from each hidden layer, trained vs random weights;
@@ -10,6 +11,7 @@ measure how reversible it is, reconstruct real images, and augment training (SHA
 
 from ._augment import ShadowAugment
 from ._experiment import ARMS, ArmResult, ShadowTrainConfig, ShadowTrainResult, shadow_experiment
+from ._graph_sampler import sample_graph, transpose_graph
 from ._reconstruct import LayerReconstruction, Reconstruction, random_like, reconstruct
 from ._reversibility import (
     RULES,
@@ -36,5 +38,6 @@ __all__ = [
     "Reversibility", "ShadowAugment", "ShadowTrainConfig", "ShadowTrainResult", "Theorem1Result",
     "TheoryResult", "best_threshold", "gaussian_net", "keep_mask", "layer_alpha", "multilayer",
     "random_like", "reconstruct", "relative_errors", "reversibility", "reversibility_by_layer",
-    "run_theory", "sample", "sample_chain", "shadow_experiment", "sparse_codes", "theorem1", "transpose",
+    "run_theory", "sample", "sample_chain", "sample_graph", "shadow_experiment", "sparse_codes", "theorem1",
+    "transpose", "transpose_graph",
 ]
