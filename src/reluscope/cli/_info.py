@@ -1,4 +1,4 @@
-"""`reluscope info MODEL`: the layer table."""
+"""`reluscope info MODEL`: the layer table of a chain, the node table of any other graph."""
 
 from __future__ import annotations
 
@@ -6,14 +6,21 @@ import click
 
 from ._common import common_options, json_option, load_model, write_results
 
+LAYER_COLUMNS = ["name", "type", "in_shape", "out_shape", "parameters", "activation"]
+NODE_COLUMNS = ["name", "op", "type", "inputs", "out_shape", "parameters", "activation"]
 
-def _table(rows: list[dict]) -> str:
-    cols = ["name", "type", "in_shape", "out_shape", "parameters", "activation"]
-    cells = [[c] for c in cols]
+
+def _cell(col: str, v) -> str:
+    if col == "inputs":
+        return ",".join(v)
+    return "×".join(map(str, v)) if isinstance(v, list) else str(v)
+
+
+def _table(rows: list[dict], cols: list[str] = LAYER_COLUMNS, first: str = "name") -> str:
+    cells = [[first if i == 0 else c] for i, c in enumerate(cols)]
     for r in rows:
         for col, cell in zip(cols, cells):
-            v = r[col]
-            cell.append("×".join(map(str, v)) if isinstance(v, list) else str(v))
+            cell.append(_cell(col, r[col]))
     widths = [max(map(len, c)) for c in cells]
     lines = ["  ".join(c[i].ljust(w) for c, w in zip(cells, widths)).rstrip()
              for i in range(len(rows) + 1)]
@@ -29,15 +36,28 @@ def _table(rows: list[dict]) -> str:
 @json_option
 @common_options
 def info(model, input_shape, data, json_path, seed, device, quiet):
-    """Print the layer table of MODEL: name, type, shapes, parameters, activation."""
+    """Print the layer table of MODEL: name, type, shapes, parameters, activation.
+
+    A model that is not a chain of layers (residual adds, concatenations, smooth
+    activations) prints its node table instead: node, op, type, inputs, out_shape,
+    parameters, activation."""
     ds = None
     if data and not input_shape:
         from ..data import load as load_data
 
         ds = load_data(data, seed=seed)
     net = load_model(model, ds, input_shape)
-    rows = net.summary()
-    click.echo(_table(rows))
-    click.echo(f"\ninput {tuple(net.input_shape)}, {len(net)} layers, "
-               f"{net.num_parameters():,} parameters")
-    write_results(json_path, {"input_shape": list(net.input_shape), "layers": rows})
+    nodes = net.table()
+    results = {"input_shape": list(net.input_shape), "chain": net.is_chain, "nodes": nodes}
+    if net.is_chain:
+        rows = net.summary()
+        click.echo(_table(rows))
+        click.echo(f"\ninput {tuple(net.input_shape)}, {len(net)} layers, "
+                   f"{net.num_parameters():,} parameters")
+        results["layers"] = rows
+    else:
+        click.echo(_table(nodes, NODE_COLUMNS, first="node"))
+        n_affine = sum(n["op"] == "affine" for n in nodes)
+        click.echo(f"\ninput {tuple(net.input_shape)}, {len(nodes)} nodes ({n_affine} affine), "
+                   f"{net.num_parameters():,} parameters; not a chain of layers")
+    write_results(json_path, results)

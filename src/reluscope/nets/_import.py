@@ -194,37 +194,164 @@ def _is_torchscript(path: Path) -> bool:
         return any(n.split("/", 1)[-1].startswith("constants.pkl") for n in z.namelist())
 
 
+class _Unrebuildable(Exception):
+    """A scripted module whose configuration cannot be read back."""
+
+
+_MISSING = object()
+
+# The aten call that a traced module's forward makes, and where each setting sits in it.
+_SCRIPT_OPS = {
+    "Conv1d": ("aten::_convolution", "aten::conv1d"),
+    "Conv2d": ("aten::_convolution", "aten::conv2d"),
+    "Flatten": ("aten::flatten",),
+    "LeakyReLU": ("aten::leaky_relu", "aten::leaky_relu_"),
+    "MaxPool2d": ("aten::max_pool2d",),
+    "AvgPool2d": ("aten::avg_pool2d",),
+    "AdaptiveAvgPool2d": ("aten::adaptive_avg_pool2d",),
+    "BatchNorm1d": ("aten::batch_norm",),
+    "BatchNorm2d": ("aten::batch_norm",),
+    "GELU": ("aten::gelu",),
+}
+_ARG_INDEX = {  # (op, setting) -> argument index
+    **{(op, k): i for op in ("aten::_convolution", "aten::conv1d", "aten::conv2d")
+       for k, i in (("stride", 3), ("padding", 4), ("dilation", 5))},
+    ("aten::_convolution", "groups"): 8, ("aten::conv1d", "groups"): 6, ("aten::conv2d", "groups"): 6,
+    ("aten::flatten", "start_dim"): 1, ("aten::flatten", "end_dim"): 2,
+    ("aten::leaky_relu", "negative_slope"): 1, ("aten::leaky_relu_", "negative_slope"): 1,
+    **{("aten::max_pool2d", k): i for i, k in enumerate(
+        ("kernel_size", "stride", "padding", "dilation", "ceil_mode"), 1)},
+    **{("aten::avg_pool2d", k): i for i, k in enumerate(
+        ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"), 1)},
+    ("aten::adaptive_avg_pool2d", "output_size"): 1,
+    ("aten::batch_norm", "momentum"): 6, ("aten::batch_norm", "eps"): 7,
+    ("aten::gelu", "approximate"): 1,
+}
+# aten calls a traced module may make besides its main one without changing what it computes.
+_HARMLESS_OPS = ("prim::", "aten::size", "aten::Int", "aten::dropout", "aten::feature_dropout")
+
+
+def _constant(value):
+    node = value.node()
+    if node.kind() == "prim::Constant":
+        return value.toIValue()
+    if node.kind() == "prim::ListConstruct":
+        return tuple(_constant(v) for v in node.inputs())
+    raise _Unrebuildable("a setting computed at run time")
+
+
+def _script_call(s, kind: str):
+    """The main aten call of a traced module's forward, after checking it makes no other."""
+    try:
+        graph = s.graph
+    except (AttributeError, RuntimeError):
+        raise _Unrebuildable("no forward graph") from None
+    ops = _SCRIPT_OPS.get(kind, ())
+    calls = [n for n in graph.nodes() if n.kind() in ops]
+    others = sorted({n.kind() for n in graph.nodes()
+                     if n.kind() not in ops and not n.kind().startswith(_HARMLESS_OPS)})
+    if len(calls) != 1 or others:
+        raise _Unrebuildable(f"its forward calls {', '.join(others) or 'no ' + ' or '.join(ops)}")
+    return calls[0]
+
+
+def _setting(s, kind: str, name: str, default=_MISSING):
+    """A module setting: the scripted attribute, else the constant the traced graph passes."""
+    try:
+        return getattr(s, name)
+    except (AttributeError, RuntimeError):
+        pass
+    if kind in _SCRIPT_OPS:
+        call = _script_call(s, kind)
+        index = _ARG_INDEX.get((call.kind(), name))
+        args = list(call.inputs())
+        if index is not None and index < len(args):
+            return _constant(args[index])
+    if default is not _MISSING:
+        return default
+    raise _Unrebuildable(f"its setting '{name}' is not recorded")
+
+
+def _conv(cls):
+    def build(s, sd):
+        kind = cls.__name__
+        w = sd["weight"]
+        groups = int(_setting(s, kind, "groups", 1))
+        mode = _setting(s, kind, "padding_mode", "zeros")
+        return cls(w.shape[1] * groups, w.shape[0], tuple(w.shape[2:]), _setting(s, kind, "stride"),
+                   _setting(s, kind, "padding"), _setting(s, kind, "dilation"), groups,
+                   bias="bias" in sd and sd["bias"] is not None, padding_mode=mode)
+    return build
+
+
+def _batch_norm(cls):
+    def build(s, sd):
+        kind = cls.__name__
+        n = sd["running_mean"].numel()
+        return cls(n, _setting(s, kind, "eps", 1e-5), _setting(s, kind, "momentum", 0.1),
+                   affine="weight" in sd, track_running_stats=True)
+    return build
+
+
+def _pool(cls, names):
+    def build(s, sd):
+        kind = cls.__name__
+        args = {k: _setting(s, kind, k) for k in names}
+        if args.get("stride") in ((), None):
+            args["stride"] = None
+        return cls(**args)
+    return build
+
+
 _SCRIPT_REBUILD = {
-    "Linear": lambda s: nn.Linear(s.in_features, s.out_features, bias=s.bias is not None),
-    "Conv2d": lambda s: nn.Conv2d(s.in_channels, s.out_channels, s.kernel_size, s.stride,
-                                  s.padding, s.dilation, s.groups, bias=s.bias is not None),
-    "ReLU": lambda s: nn.ReLU(),
-    "LeakyReLU": lambda s: nn.LeakyReLU(s.negative_slope),
-    "Flatten": lambda s: nn.Flatten(s.start_dim, s.end_dim),
-    "Dropout": lambda s: nn.Identity(),
-    "Identity": lambda s: nn.Identity(),
-    "MaxPool2d": lambda s: nn.MaxPool2d(s.kernel_size, s.stride, s.padding, s.dilation,
-                                        ceil_mode=s.ceil_mode),
-    "AvgPool2d": lambda s: nn.AvgPool2d(s.kernel_size, s.stride, s.padding, s.ceil_mode,
-                                        s.count_include_pad),
-    "BatchNorm1d": lambda s: nn.BatchNorm1d(s.num_features, s.eps, affine=s.weight is not None),
-    "BatchNorm2d": lambda s: nn.BatchNorm2d(s.num_features, s.eps, affine=s.weight is not None),
+    "Linear": lambda s, sd: nn.Linear(sd["weight"].shape[1], sd["weight"].shape[0], bias="bias" in sd),
+    "Conv1d": _conv(nn.Conv1d),
+    "Conv2d": _conv(nn.Conv2d),
+    "ReLU": lambda s, sd: nn.ReLU(),
+    "ReLU6": lambda s, sd: nn.ReLU6(),
+    "Tanh": lambda s, sd: nn.Tanh(),
+    "Sigmoid": lambda s, sd: nn.Sigmoid(),
+    "SiLU": lambda s, sd: nn.SiLU(),
+    "GELU": lambda s, sd: nn.GELU(approximate=_setting(s, "GELU", "approximate", "none")),
+    "LeakyReLU": lambda s, sd: nn.LeakyReLU(_setting(s, "LeakyReLU", "negative_slope")),
+    "Flatten": lambda s, sd: nn.Flatten(_setting(s, "Flatten", "start_dim", 1),
+                                        _setting(s, "Flatten", "end_dim", -1)),
+    "Dropout": lambda s, sd: nn.Identity(),
+    "Identity": lambda s, sd: nn.Identity(),
+    "MaxPool2d": _pool(nn.MaxPool2d, ("kernel_size", "stride", "padding", "dilation", "ceil_mode")),
+    "AvgPool2d": _pool(nn.AvgPool2d, ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad")),
+    "AdaptiveAvgPool2d": _pool(nn.AdaptiveAvgPool2d, ("output_size",)),
+    "BatchNorm1d": _batch_norm(nn.BatchNorm1d),
+    "BatchNorm2d": _batch_norm(nn.BatchNorm2d),
 }
 
 
 def _from_torchscript(script: torch.jit.ScriptModule) -> nn.Module:
-    """Rebuild an eager Sequential from a scripted one (its graph is not fx-traceable)."""
-    def rebuild(s) -> nn.Module:
+    """Rebuild an eager Sequential from a scripted or traced one (its graph is not fx-traceable).
+
+    Settings come from the scripted module's attributes or, for traced modules (which keep
+    none), from the constants their forward graph passes to its aten call; sizes come from
+    the state_dict. Anything else raises one `UnsupportedLayerError` naming the module.
+    """
+    def rebuild(s, path: str) -> nn.Module:
         kind = s.original_name
         if kind == "Sequential":
-            return nn.Sequential(*[rebuild(c) for c in s.children()])
+            return nn.Sequential(*[rebuild(c, f"{path}.{n}" if path else n) for n, c in s.named_children()])
+        where = f"TorchScript module '{path or 'model'}' of type {kind}"
         if kind not in _SCRIPT_REBUILD:
             raise UnsupportedLayerError(
-                f"TorchScript module of type {kind} is not supported; reluscope reads scripted "
-                f"Sequentials of: {SUPPORTED} (or save the eager model with torch.save)")
-        m = _SCRIPT_REBUILD[kind](s)
-        m.load_state_dict(s.state_dict())
+                f"{where} is not supported; reluscope reads scripted or traced Sequentials of: "
+                f"{', '.join(_SCRIPT_REBUILD)} (or save the eager model with torch.save(model))")
+        sd = s.state_dict()
+        try:
+            m = _SCRIPT_REBUILD[kind](s, sd)
+            m.load_state_dict(sd)
+        except (_Unrebuildable, KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise UnsupportedLayerError(
+                f"{where} cannot be rebuilt ({err}); save the eager model with torch.save(model) "
+                "instead") from None
         return m
 
-    model = rebuild(script)
+    model = rebuild(script, "")
+    model.train(script.training)
     return model.to(next(iter(script.state_dict().values()), torch.empty(0)).device)

@@ -11,7 +11,9 @@ import torch
 from torch import nn
 
 from .. import _progress
-from ..errors import ConfigError, ModelError
+from ..errors import CheckpointError, ConfigError, ModelError
+from ..nets._layer import Layer
+from ..nets._locally import LocallyConnected2d
 from ._blas import one_blas_thread
 from ._conv import DEFAULT_MAX_DENSE, ConvSpectrum, conv_singular_values
 from ._mp import DEFAULT_FALSE_ALARM, MPFit, fit_mp
@@ -19,7 +21,7 @@ from ._powerlaw import PowerLawFit, fit_power_law
 from ._stats import EntryStats, entry_stats
 from ._verdict import Verdict, VerdictRules, judge, ks_noise_level
 
-ANALYSED_KINDS = ("linear", "conv2d", "locally_connected")
+ANALYSED_KINDS = ("linear", "conv1d", "conv2d", "locally_connected")
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,11 @@ def analyze(model_or_net, init_model=None, *, input_shape=None, seed: int = 0, c
     """Test whether each layer's weights look like an i.i.d. Gaussian random matrix.
 
     Arguments:
-        model_or_net: a `torch.nn.Module` or a `reluscope.nets.ReluNet`.
+        model_or_net: a `torch.nn.Module`, a `reluscope.nets.Graph` or `ReluNet`. A chain
+            is analysed layer by layer; any other graph node by node (every affine node
+            with a weight, named by its module path); a module that cannot be imported as
+            a graph (untraceable, unsupported layers) by reading the weights of its
+            Linear, Conv1d/2d, LocallyConnected2d and MultiheadAttention modules.
         init_model: the same architecture at initialisation (module or ReluNet) to
             analyse alongside; `True` re-initialises a copy with `seed` (each module's
             `reset_parameters`, PyTorch's default init); None: trained model only.
@@ -160,8 +166,7 @@ def analyze(model_or_net, init_model=None, *, input_shape=None, seed: int = 0, c
         init_net = _as_net(reinitialise(net.model, seed), net.input_shape)
     elif init_model is not None and init_model is not False:
         init_net = _as_net(init_model, net.input_shape)
-        if [(lay.kind, tuple(lay.weight.shape)) for lay in init_net.layers] != \
-                [(lay.kind, tuple(lay.weight.shape)) for lay in net.layers]:
+        if _signature(init_net) != _signature(net):
             raise ModelError("the initial model's layers differ from the model's; pass the same "
                              "architecture at initialisation")
     kwargs = dict(seed=seed, conv_operator=conv_operator, max_dense=max_dense, false_alarm=false_alarm,
@@ -214,7 +219,7 @@ def weight_matrix(layer) -> np.ndarray:
     w = layer.weight.detach().to(torch.float64).cpu()
     if layer.kind == "linear":
         return w.numpy()
-    if layer.kind == "conv2d":
+    if layer.kind in ("conv1d", "conv2d"):
         return w.reshape(w.shape[0], -1).numpy()
     if layer.kind == "locally_connected":  # (oh, ow, out, in k k)
         return w.reshape(-1, w.shape[-1]).numpy()
@@ -234,32 +239,111 @@ def reinitialise(model: nn.Module, seed: int = 0) -> nn.Module:
 
 
 def _analyze_net(net, desc: str, seed, conv_operator, max_dense, false_alarm, rules):
-    layers, skipped = [], []
-    for i, layer in enumerate(_progress.progress(net.layers, desc=desc)):
-        if layer.kind not in ANALYSED_KINDS:
-            skipped.append((layer.name, f"{layer.kind} has no learned weight matrix"))
-            continue
+    targets, skipped = _targets(net)
+    layers = []
+    for i, name, layer in _progress.progress(targets, desc=desc):
         conv = None
-        if conv_operator and layer.kind == "conv2d":
+        if conv_operator and layer.kind == "conv2d" and isinstance(layer, Layer):
             conv = conv_singular_values(layer, max_dense=max_dense)
-        bias = layer.bias if getattr(layer.module, "bias", None) is not None or \
-            layer.bn_after is not None else None
-        layers.append(analyze_matrix(weight_matrix(layer), layer.name, bias, seed=seed + 1000 * i,
+        layers.append(analyze_matrix(weight_matrix(layer), name, _bias(layer), seed=seed + 1000 * i,
                                      false_alarm=false_alarm, rules=rules, kind=layer.kind, conv=conv))
     if not layers:
-        raise ModelError("the model has no linear, conv2d or locally connected layer to analyse")
+        raise ModelError("the model has no linear, conv1d, conv2d or locally connected layer to analyse")
     return layers, skipped
+
+
+@dataclass(frozen=True)
+class _RawWeight:
+    """A weight read straight from a module (models that do not import as a graph)."""
+
+    kind: str
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+
+
+class _ModuleWeights:
+    """The weights of a module that `reluscope.nets.load` cannot import."""
+
+    def __init__(self, model: nn.Module, input_shape):
+        self.model = model
+        self.input_shape = input_shape
+        self.targets = []
+        for name, m in model.named_modules():
+            if isinstance(m, nn.Linear):
+                self.targets.append((name, _RawWeight("linear", m.weight, m.bias)))
+            elif isinstance(m, nn.Conv1d):
+                self.targets.append((name, _RawWeight("conv1d", m.weight, m.bias)))
+            elif isinstance(m, nn.Conv2d):
+                self.targets.append((name, _RawWeight("conv2d", m.weight, m.bias)))
+            elif isinstance(m, LocallyConnected2d):
+                self.targets.append((name, _RawWeight("locally_connected", m.weight, m.bias)))
+            elif isinstance(m, nn.MultiheadAttention):
+                prefix = f"{name}." if name else ""
+                if m.in_proj_weight is not None:
+                    self.targets.append((prefix + "in_proj", _RawWeight("linear", m.in_proj_weight,
+                                                                        m.in_proj_bias)))
+                else:
+                    for j, part in enumerate("qkv"):
+                        bias = None if m.in_proj_bias is None else \
+                            m.in_proj_bias[j * m.embed_dim:(j + 1) * m.embed_dim]
+                        self.targets.append((f"{prefix}{part}_proj", _RawWeight(
+                            "linear", getattr(m, f"{part}_proj_weight"), bias)))
+            # out_proj is an nn.Linear submodule: found on its own
+
+
+def _targets(net) -> tuple[list[tuple[int, str, object]], list[tuple[str, str]]]:
+    """`(seed index, name, Layer or _RawWeight)` of each matrix to analyse, and the skipped."""
+    targets, skipped = [], []
+    if isinstance(net, _ModuleWeights):
+        return [(i, name, w) for i, (name, w) in enumerate(net.targets)], skipped
+    if net.is_chain:
+        named = [(layer.name, layer) for layer in net.layers]
+    else:
+        named = [(node.name, node.layer) for node in net.nodes if node.op == "affine"]
+    for i, (name, layer) in enumerate(named):
+        if layer.kind not in ANALYSED_KINDS or not layer.has_weight:
+            skipped.append((name, f"{layer.kind} has no learned weight matrix"))
+            continue
+        targets.append((i, name, layer))
+    return targets, skipped
+
+
+def _bias(layer):
+    if isinstance(layer, _RawWeight):
+        return layer.bias
+    if getattr(layer.module, "bias", None) is not None or layer.bn_after is not None:
+        return layer.bias
+    return None
+
+
+def _signature(net) -> list[tuple[str, str, tuple[int, ...]]]:
+    return [(layer.kind, tuple(layer.weight.shape)) for _, _, layer in _targets(net)[0]]
 
 
 def _as_net(obj, input_shape):
     from .. import nets
-    from ..nets import ReluNet
+    from ..nets import Graph
 
-    if isinstance(obj, ReluNet):
+    if isinstance(obj, Graph):
         return obj
     if isinstance(obj, nn.Module):
-        return nets.load(obj, input_shape=input_shape)
-    raise ConfigError(f"expected a torch.nn.Module or a ReluNet, got {type(obj).__name__}")
+        try:
+            return nets.load(obj, input_shape=input_shape)
+        except ModelError as err:
+            if isinstance(err, CheckpointError):
+                raise
+            fallback = _ModuleWeights(obj, input_shape)
+            if not fallback.targets:
+                raise
+            _check_finite(fallback)
+            return fallback
+    raise ConfigError(f"expected a torch.nn.Module or a reluscope.nets.Graph, got {type(obj).__name__}")
+
+
+def _check_finite(net: _ModuleWeights) -> None:
+    for name, w in net.targets:
+        if not torch.isfinite(w.weight).all():
+            raise ModelError(f"the weights of '{name}' contain NaN or Inf; check the model file")
 
 
 def _singular_values(w: np.ndarray) -> np.ndarray:
