@@ -135,7 +135,10 @@ def spectra(model_or_net, x: torch.Tensor, layers: Iterable[int | str] | None = 
     """Full singular values of every layer output's Jacobian w.r.t. the input.
 
     Arguments:
-        model_or_net: an `nn.Module` or a `reluscope.nets.ReluNet`.
+        model_or_net: an `nn.Module`, a `reluscope.nets.ReluNet` or a `Graph`. A model
+            that is not a chain (residual adds, concatenations, smooth activations) takes
+            the graph path (`_graph_spectra`): one `out` output per node, `layers` picks
+            nodes by name or position in `graph.nodes`.
         x: one sample `(*input_shape)` or a batch `(B, *input_shape)`.
         layers: layer indices or names (default: all). Each gives its `pre` output and,
             unless the activation is the identity, its `post` output.
@@ -160,6 +163,11 @@ def spectra(model_or_net, x: torch.Tensor, layers: Iterable[int | str] | None = 
         raise ConfigError(f"unknown method '{method}'; use one of {', '.join(METHODS)}")
     if not rtol > 0:
         raise ConfigError(f"rtol must be positive, got {rtol}")
+    graph = _non_chain(model_or_net, x)
+    if graph is not None:
+        from ._graph_spectra import graph_spectra
+
+        return graph_spectra(graph, x, layers, dtype, method, rtol, chunk, max_bytes)
     start = time.perf_counter()
     net = as_net(model_or_net, x, dtype)
     xb = as_batch(net, x, dtype)
@@ -181,6 +189,24 @@ def spectra(model_or_net, x: torch.Tensor, layers: Iterable[int | str] | None = 
             active, tuple(r["method"] for r in rows), np.array([r["bound"] for r in rows])))
     return JacobianSpectra(tuple(result), xb.shape[0], net.input_shape, str(dtype).replace("torch.", ""),
                            method, rtol, time.perf_counter() - start)
+
+
+def _non_chain(model_or_net, x):
+    """The loaded graph when `model_or_net` is not a chain (a ReluNet), else None."""
+    from ..nets import Graph, ReluNet, load
+
+    if isinstance(model_or_net, ReluNet):
+        return None
+    if isinstance(model_or_net, Graph):
+        return model_or_net
+    if isinstance(model_or_net, torch.nn.Module) and isinstance(x, torch.Tensor):
+        shape = tuple(x.shape[1:] if x.dim() > 1 else x.shape)
+        try:
+            graph = load(model_or_net, input_shape=shape)
+        except Exception:  # noqa: BLE001 - let the chain path report the problem as before
+            return None
+        return None if isinstance(graph, ReluNet) else graph
+    return None
 
 
 # -- memory -------------------------------------------------------------------------------

@@ -8,19 +8,30 @@ from ._registry import NotApplicable, ReportContext, Section, section
 
 @section("model", "Model", order=0)
 def model_section(ctx: ReportContext) -> Section:
-    rows = [(r["name"], r["type"], "×".join(map(str, r["in_shape"])),
-             "×".join(map(str, r["out_shape"])), r["parameters"], r["activation"])
-            for r in ctx.net.summary()]
-    body = table_html(["layer", "type", "input", "output", "parameters", "activation"], rows)
-    numbers = {"layers": len(ctx.net), "parameters": ctx.net.num_parameters(),
-               "input shape": "×".join(map(str, ctx.net.input_shape)),
+    net = ctx.net
+    numbers = {"parameters": net.num_parameters(), "input shape": "×".join(map(str, net.input_shape)),
                "data": f"{ctx.data.spec.name}: {len(ctx.data.train)} train / {len(ctx.data.test)} test"}
-    reading = ("Each row is one affine map (batch norm folded in) followed by its activation, "
-               "as every analysis below sees the model.")
+    if net.is_chain:
+        rows = [(r["name"], r["type"], "×".join(map(str, r["in_shape"])),
+                 "×".join(map(str, r["out_shape"])), r["parameters"], r["activation"])
+                for r in net.summary()]
+        body = table_html(["layer", "type", "input", "output", "parameters", "activation"], rows)
+        numbers = {"layers": len(net), **numbers}
+        reading = ("Each row is one affine map (batch norm folded in) followed by its activation, "
+                   "as every analysis below sees the model.")
+        table = {"layers": net.summary()}
+    else:
+        rows = [(r["name"], r["op"], r["type"], ", ".join(r["inputs"]), "×".join(map(str, r["out_shape"])),
+                 r["parameters"], r["activation"]) for r in net.table()]
+        body = table_html(["node", "op", "type", "inputs", "output", "parameters", "activation"], rows)
+        numbers = {"nodes": len(net.nodes) - 1, **numbers}
+        reading = ("The model is a graph, not a chain: each row is one node (affine maps with batch "
+                   "norm folded in, activations, and joins such as residual adds), named by module "
+                   "path. Analyses that read chains only say so in their section.")
+        table = {"nodes": net.table()}
     if ctx.data.notes:
         reading += " Data: " + "; ".join(ctx.data.notes) + "."
-    return Section("Model", body, numbers, reading, json={"layers": ctx.net.summary(),
-                                                         "data": ctx.data.to_dict()})
+    return Section("Model", body, numbers, reading, json={**table, "data": ctx.data.to_dict()})
 
 
 @section("training", "Training", order=10)
