@@ -138,3 +138,13 @@ def test_context_from_a_checkpoint(tmp_path):
     assert len(ctx.training.history) == 2 and ctx.init_model is not None
     path, outcomes = build_report(ctx, only=["model", "training"], strict=True)
     assert [o.status for o in outcomes] == ["ok", "ok"]
+
+
+def test_report_trains_a_conv_arch_and_shows_its_graph(tmp_path):
+    # A conv-first architecture has no input shape to infer: it comes from the data.
+    from reluscope.report._core_sections import model_section
+
+    ctx = prepare_context(data="digits", arch="resnet20", epochs=1, out_dir=tmp_path)
+    assert ctx.net.input_shape == (1, 8, 8) and not ctx.net.is_chain
+    sec = model_section(ctx)
+    assert "stage2.0.conv1" in sec.body and "stage2.0.add" in sec.body

@@ -33,7 +33,7 @@ def prepare_context(model: str | None = None, data: str = "digits", arch: str = 
         if file.meta.get("history"):
             training = TrainResult(module, TrainConfig(**file.meta.get("config", {})),
                                    file.meta["history"])
-    shape = None if model is None else (file.input_shape or dataset.spec.shape)
+    shape = dataset.spec.shape if model is None else (file.input_shape or dataset.spec.shape)
     net = nets.load(module, input_shape=shape)
     return ReportContext(model=module, net=net, data=dataset, seed=seed, device=device,
                          out_dir=Path(out_dir), quick=quick, training=training,
