@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, ShapeError
-from ._layer import Layer
+from ._layer import Layer, placement
 
 PIECEWISE_LINEAR = ("relu", "leaky_relu", "relu6", "hardtanh", "maxpool1d", "maxpool2d")
 SMOOTH = ("gelu", "silu", "elu", "tanh", "sigmoid", "softplus")
@@ -182,18 +182,11 @@ class Graph:
 
     @property
     def device(self) -> torch.device:
-        for t in self.model.parameters():
-            return t.device
-        for t in self.model.buffers():
-            return t.device
-        return torch.device("cpu")
+        return placement(self.model)[0]
 
     @property
     def dtype(self) -> torch.dtype:
-        for t in self.model.parameters():
-            if t.is_floating_point():
-                return t.dtype
-        return torch.get_default_dtype()
+        return placement(self.model)[1]
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.model.parameters())

@@ -10,6 +10,7 @@ never pass silently.
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from ..errors import CheckpointError, ModelError, UnsupportedLayerError
 from . import _fx
 from ._fold import fold_batch_norms
 from ._graph import Graph
+from ._layer import placement
 from ._relunet import ReluNet, chain_layers
 
 SUPPORTED = _fx.SUPPORTED
@@ -33,11 +35,15 @@ def _check_finite(model: nn.Module) -> None:
                              "corrupt or training diverged")
 
 
-def _model_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
-    for t in list(model.parameters()) + list(model.buffers()):
-        if t.is_floating_point():
-            return t.device, t.dtype
-    return torch.device("cpu"), torch.get_default_dtype()
+@contextmanager
+def _eval_mode(model: nn.Module):
+    """The model in eval mode (running BN statistics, no dropout), restored afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def _check_linear_inputs(graph: Graph) -> None:
@@ -52,13 +58,8 @@ def _check_equivalent(graph: Graph, model: nn.Module) -> None:
     """The graph view must reproduce the model (in eval mode) on a random input."""
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(3, *graph.input_shape, generator=gen).to(graph.device, graph.dtype)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            want, got = model(x), graph(x)
-    finally:
-        model.train(was_training)
+    with _eval_mode(model), torch.no_grad():
+        want, got = model(x), graph(x)
     if not isinstance(want, torch.Tensor) or want.shape != got.shape:
         raise ModelError("the imported graph does not reproduce the model's output shape; the "
                          "forward must be built of " + SUPPORTED)
@@ -77,13 +78,8 @@ def load_module(model: nn.Module, input_shape: tuple[int, ...] | None = None) ->
     _check_finite(model)
     gm = _fx.trace(model)
     shape = tuple(input_shape) if input_shape is not None else _fx.infer_input_shape(gm)
-    device, dtype = _model_dtype(model)
-    was_training = model.training
-    model.eval()
-    try:
-        values = _fx.record(gm, shape, device, dtype)
-    finally:
-        model.train(was_training)
+    with _eval_mode(model):
+        values = _fx.record(gm, shape, *placement(model))
     nodes, aliases, output = _fx.to_nodes(gm, values)
     nodes, aliases = fold_batch_norms(_reachable(nodes, output), aliases)
     graph = Graph(model, nodes, shape, aliases)

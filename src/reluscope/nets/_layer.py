@@ -19,6 +19,15 @@ from ._locally import LocallyConnected2d
 DEFAULT_MAX_DENSE_BYTES = 2 * 1024**3
 
 
+def placement(module: nn.Module) -> tuple[torch.device, torch.dtype]:
+    """Device and dtype of a module's first floating tensor (cpu and the default dtype
+    for a module without any, e.g. a pool)."""
+    for t in list(module.parameters()) + list(module.buffers()):
+        if t.is_floating_point():
+            return t.device, t.dtype
+    return torch.device("cpu"), torch.get_default_dtype()
+
+
 def _bn_scale_shift(bn: nn.modules.batchnorm._BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
     """Eval-mode batch norm as `x * scale + shift` per channel (running statistics)."""
     scale = torch.rsqrt(bn.running_var + bn.eps)
@@ -131,11 +140,7 @@ class Layer:
 
     @property
     def device(self) -> torch.device:
-        for p in self.module.parameters():
-            return p.device
-        for b in self.module.buffers():
-            return b.device
-        return torch.device("cpu")
+        return placement(self.module)[0]
 
     # -- maps -------------------------------------------------------------------------
     def affine(self, x: torch.Tensor, bias: bool = True) -> torch.Tensor:
@@ -201,10 +206,7 @@ class Layer:
 
     @property
     def dtype(self) -> torch.dtype:
-        for t in list(self.module.parameters()) + list(self.module.buffers()):
-            if t.is_floating_point():
-                return t.dtype
-        return torch.get_default_dtype()
+        return placement(self.module)[1]
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.module.parameters())
