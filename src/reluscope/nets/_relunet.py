@@ -34,47 +34,43 @@ class Trace:
         return self.post[-1]
 
 
-def chain_layers(graph: Graph) -> list[Layer] | None:
-    """The graph as affine layers with their activations, or None unless it is a chain.
+def chain_breaker(graph: Graph) -> Node | None:
+    """The first node that keeps `graph` from being a chain (None for a chain).
 
     A chain has one path: each node reads the node before it; its affine maps are of
     `CHAIN_AFFINE`, its activations of `CHAIN_ACTIVATIONS` and each follows an affine
     map, and its only other operations are flattens before an affine map.
     """
-    layers: list[Layer] = []
-    flatten = False
-    prev = graph.input
-    for node in graph.nodes[1:]:
-        if node.inputs != (prev.name,):
-            return None
-        if node.op == "affine" and node.kind in CHAIN_AFFINE:
-            layers.append(dataclasses.replace(node.layer, flatten=flatten, post=[]))
-            flatten = False
-        elif node.op == "activation" and node.kind in CHAIN_ACTIVATIONS and layers and not flatten:
-            layers[-1].post.append(node.module)
-        elif node.kind == "reshape" and len(node.out_shape) == 1 and not flatten:
-            flatten = True
-        else:
-            return None
-        prev = node
-    if flatten or not layers:
-        return None
-    return layers
-
-
-def chain_breaker(graph: Graph) -> Node | None:
-    """The first node that keeps `graph` from being a chain (None for a chain)."""
-    prev, pending_flatten = graph.input, False
+    prev, seen_affine, pending_flatten = graph.input, False, False
     for node in graph.nodes[1:]:
         ok = node.inputs == (prev.name,) and (
             (node.op == "affine" and node.kind in CHAIN_AFFINE)
-            or (node.op == "activation" and node.kind in CHAIN_ACTIVATIONS and not pending_flatten)
-            or (node.kind == "reshape" and len(node.out_shape) == 1))
+            or (node.op == "activation" and node.kind in CHAIN_ACTIVATIONS and seen_affine
+                and not pending_flatten)
+            or (node.kind == "reshape" and len(node.out_shape) == 1 and not pending_flatten))
         if not ok:
             return node
+        seen_affine = seen_affine or node.op == "affine"
         pending_flatten = node.kind == "reshape"
         prev = node
-    return None
+    return prev if pending_flatten or not seen_affine else None
+
+
+def chain_layers(graph: Graph) -> list[Layer] | None:
+    """The graph as affine layers with their activations, or None unless it is a chain."""
+    if chain_breaker(graph) is not None:
+        return None
+    layers: list[Layer] = []
+    flatten = False
+    for node in graph.nodes[1:]:
+        if node.op == "affine":
+            layers.append(dataclasses.replace(node.layer, flatten=flatten, post=[]))
+            flatten = False
+        elif node.op == "activation":
+            layers[-1].post.append(node.module)
+        else:  # a flatten before the next affine map
+            flatten = True
+    return layers
 
 
 def require_chain(net, analysis: str) -> ReluNet:
