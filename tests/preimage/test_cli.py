@@ -59,3 +59,21 @@ def test_bad_tolerance_and_sample_count(tmp_path, capsys):
     assert main(["preimage", str(path), "--data", "digits", "--n", "0"]) == 2
     err = capsys.readouterr().err
     assert "--rank-tol" in err and "--n must be at least 1" in err
+
+
+def test_relu_node_of_a_resnet_by_name(tmp_path, capsys):
+    torch.manual_seed(0)
+    model = nets.build("resnet20", (1, 8, 8), 10)
+    path = tmp_path / "r.pt"
+    nets.save_checkpoint(path, model, "resnet20", (1, 8, 8), 10, 0.0)
+    out = tmp_path / "p.json"
+    assert main(["preimage", str(path), "--layer", "stage1.0.relu2", "--data", "digits", "--n", "2",
+                 "--workers", "1", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["layer"] == "stage1.0.relu2" and res["sources"] == ["stem.relu", "stage1.0.relu1"]
+    assert (res["outputs"], res["inputs"]) == (1024, 2048) and res["counts"]["unbounded"] == 2
+    printed = capsys.readouterr().out
+    assert "node 'stage1.0.relu2', 1024 x 2048" in printed and "joint space R^2048" in printed
+    assert main(["preimage", str(path), "--layer", "stage1.0.conv1", "--data", "digits", "--n", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "not a plain ReLU" in err and "'stage1.0.relu2'" in err and len(err.strip().splitlines()) == 1

@@ -38,3 +38,14 @@ def test_not_applicable_without_relu():
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
     with pytest.raises(NotApplicable):
         preimage_section(_ctx(model))
+
+
+def test_section_on_a_residual_graph_names_the_node():
+    from tests.graph_models import TinyResNet
+
+    torch.manual_seed(0)
+    model = TinyResNet(c=2, classes=10).eval()
+    sec = preimage_section(_ctx(model, copy.deepcopy(model)))
+    assert sec.numbers["node"] == "relu, 128 x 64"  # the stem's ReLU: 2 x 8 x 8 outputs of the 64 inputs
+    assert "Positive outputs of node &#x27;relu&#x27;" in sec.body and "input space R^64" in sec.body
+    assert sec.json["trained"]["sources"] == ["x"] and sec.json["init"]["n"] == 50

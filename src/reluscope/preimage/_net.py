@@ -1,4 +1,5 @@
-"""Pre-images of a ReLU layer of a whole model, in that layer's own input space."""
+"""Pre-images of a ReLU layer of a whole model, in that layer's own input space (on a
+chain), or of a ReLU node in the joint space of its sources (on any graph, `_graph`)."""
 
 from __future__ import annotations
 
@@ -9,20 +10,23 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ..nets import require_chain
+from ..nets import Graph, as_graph
 from ._batch import BatchResult, classify_batch
+from ._graph import affine_region, describe_region, region_system, resolve_relu_node, source_values
 from ._tol import Tolerances
 
 
 @dataclass(frozen=True)
 class LayerPreimage:
-    """Pre-image kinds of one ReLU layer of a model over a set of samples.
+    """Pre-image kinds of one ReLU layer (or graph node) of a model over a set of samples.
 
     Attributes:
-        layer: the layer's name; index: its position in the ReluNet.
+        layer: the layer's (node's) name; index: its position in the ReluNet (the graph).
         m, n: outputs and inputs of the layer's affine map.
         space: in words, the space the pre-image lives in.
         batch: the per-sample results.
+        sources: on a graph that is not a chain, the nodes whose joint values are the
+            pre-image's space (empty on a chain: the previous layer's outputs).
     """
 
     layer: str
@@ -32,15 +36,27 @@ class LayerPreimage:
     space: str
     batch: BatchResult
     tolerances: Tolerances = Tolerances()
+    sources: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """How to name the target in text: `layer 2 ('fc2')` or `node 'stage1.0.relu2'`."""
+        return f"node '{self.layer}'" if self.sources else f"layer {self.index} ('{self.layer}')"
 
     def to_dict(self, samples: bool = True) -> dict:
-        return dict(layer=self.layer, index=self.index, outputs=self.m, inputs=self.n, space=self.space,
-                    tolerances=self.tolerances.to_dict(), **self.batch.to_dict(samples=samples))
+        out = dict(layer=self.layer, index=self.index, outputs=self.m, inputs=self.n, space=self.space,
+                   tolerances=self.tolerances.to_dict(), **self.batch.to_dict(samples=samples))
+        if self.sources:
+            out["sources"] = list(self.sources)
+        return out
 
 
-def resolve_relu_layer(net, layer: int | str) -> int:
-    """Index of `layer` (index or name) in `net`, which must end in a plain ReLU."""
-    net = require_chain(net, "pre-image classification")
+def resolve_relu_layer(net, layer: int | str) -> int | str:
+    """On a chain, the index of `layer` (index or name), which must end in a plain ReLU; on
+    any other graph, the name of the ReLU node `layer` (a name, or an index among the ReLU
+    nodes)."""
+    if not net.is_chain:
+        return resolve_relu_node(net, layer).name
     try:
         index = net.index(layer)
     except (KeyError, IndexError) as exc:
@@ -82,27 +98,43 @@ def describe_space(net, index: int) -> str:
             f"('{prev.name}'); not pulled back to the model's input")
 
 
-def classify_layer(net, layer: int | str, x: torch.Tensor, tol: Tolerances = Tolerances(), *,
+def classify_layer(model_or_net, layer: int | str, x: torch.Tensor, tol: Tolerances = Tolerances(), *,
                    workers: int | None = None, search: bool = True) -> LayerPreimage:
     """Classify the pre-image of ReLU layer `layer`'s output for every model input in x.
 
-    For a layer deeper in the net the pre-image is taken in that layer's own input space
-    (the previous layer's outputs), as the theory treats one layer at a time.
+    On a chain, a layer deeper in the net has its pre-image taken in that layer's own
+    input space (the previous layer's outputs), as the theory treats one layer at a time.
+    On any other graph, `layer` is a ReLU node and the pre-image lives in the joint
+    space of the nodes its pre-activation is affine in (see `reluscope.preimage._graph`).
 
     Arguments:
-        net: a `reluscope.nets.ReluNet`.
-        layer: index or name of a layer whose activation is a plain ReLU.
+        model_or_net: an `nn.Module` or a graph from `reluscope.nets.load`.
+        layer: a chain layer (index or name) whose activation is a plain ReLU, or on a
+            graph a ReLU node (name, or index among the ReLU nodes).
         x: model inputs `(N, *input_shape)`.
         tol, workers, search: as for `classify_batch`.
 
     Returns:
         A `LayerPreimage`.
     """
-    index = resolve_relu_layer(net, layer)
+    net = as_graph(model_or_net, tuple(x.shape[1:]))
+    target = resolve_relu_layer(net, layer)
     net.check_input(x)
-    W, b = layer_system(net, index)
-    inputs = layer_inputs(net, index, x)
+    if not net.is_chain:
+        return _classify_node(net, target, x, tol, workers, search)
+    W, b = layer_system(net, target)
+    inputs = layer_inputs(net, target, x)
     batch = classify_batch(W, b, inputs, tol, workers=workers, search=search,
-                           desc=f"pre-images of layer {index}")
-    return LayerPreimage(net.layers[index].name, index, W.shape[0], W.shape[1],
-                         describe_space(net, index), batch, tol)
+                           desc=f"pre-images of layer {target}")
+    return LayerPreimage(net.layers[target].name, target, W.shape[0], W.shape[1],
+                         describe_space(net, target), batch, tol)
+
+
+def _classify_node(graph: Graph, name: str, x, tol, workers, search) -> LayerPreimage:
+    node = graph.node(name)
+    region = affine_region(graph, node)
+    W, b = region_system(graph, region)
+    batch = classify_batch(W, b, source_values(graph, region, x), tol, workers=workers, search=search,
+                           desc=f"pre-images of {name}")
+    return LayerPreimage(name, graph.nodes.index(node), W.shape[0], W.shape[1],
+                         describe_region(graph, region), batch, tol, region.sources)

@@ -12,7 +12,8 @@ from ._tol import Tolerances
 
 @click.command()
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--layer", default="0", show_default=True, help="Index or name of a ReLU layer.")
+@click.option("--layer", default="0", show_default=True,
+              help="Index or name of a ReLU layer; on a graph, a ReLU node's name (or index among them).")
 @click.option("--data", default="digits", show_default=True, help="Data set name or path.")
 @click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
 @click.option("--n", "n_samples", type=int, default=1000, show_default=True, help="Samples to classify.")
@@ -31,7 +32,8 @@ def command(model, layer, data, split, n_samples, workers, input_shape, figure, 
             rank_tol, json_path, seed, device, quiet):
     """Classify the pre-image of layer LAYER's output (singleton / compact / unbounded) for
     N samples of DATA. For a deeper layer the pre-image is taken in that layer's own input
-    space (the previous layer's outputs)."""
+    space (the previous layer's outputs); for a ReLU node of a graph (e.g. a residual
+    block's last ReLU) in the joint space of the nodes its pre-activation is affine in."""
     import torch
 
     from ..data import load as load_data
@@ -51,7 +53,7 @@ def command(model, layer, data, split, n_samples, workers, input_shape, figure, 
     echo(f"classifying {len(idx)} {split} samples of {ds.spec.name}")
     res = classify_layer(net, index, part.x[idx], Tolerances(zero=zero_tol, rank=rank_tol), workers=workers)
     counts = res.batch.counts()
-    click.echo(f"layer {res.index} ('{res.layer}'), {res.m} x {res.n}; pre-image in {res.space}")
+    click.echo(f"{res.label}, {res.m} x {res.n}; pre-image in {res.space}")
     click.echo("kinds: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     pos = res.batch.n_positive
     click.echo(f"positive outputs per sample: mean {pos.mean():.1f}, min {pos.min()}, max {pos.max()}; "
@@ -63,7 +65,7 @@ def command(model, layer, data, split, n_samples, workers, input_shape, figure, 
     if figure is not None:
         from ._plots import positives_histogram
 
-        fig = positives_histogram([(f"layer {res.index} ({res.layer})", res.batch)], res.n)
+        fig = positives_histogram([(res.label, res.batch)], res.n)
         figure.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(figure, dpi=120, bbox_inches="tight")
         echo(f"figure written to {figure}")

@@ -6,7 +6,6 @@ import math
 
 import torch
 
-from ..nets import require_chain
 from ..report._html import figure_html, paragraph, table_html
 from ..report._registry import NotApplicable, ReportContext, Section, section
 from ._classify import KINDS
@@ -37,13 +36,26 @@ def _samples(ctx: ReportContext, n: int) -> torch.Tensor:
     return x[torch.randperm(len(x), generator=g)[:n].sort().values]
 
 
+def _first_relu(net) -> tuple[int | str, int, int]:
+    """The first ReLU layer (chain) or node (graph) and its system's size m x n."""
+    if net.is_chain:
+        relu = net.relu_layers()
+        if not relu:
+            raise NotApplicable("the model has no layer with a plain ReLU activation")
+        lay = net.layers[relu[0]]
+        return relu[0], math.prod(lay.out_shape), math.prod(lay.in_shape)
+    from ._graph import affine_region
+
+    relu = net.relu_nodes()
+    if not relu:
+        raise NotApplicable("the model has no plain ReLU node")
+    region = affine_region(net, relu[0])
+    return relu[0].name, math.prod(relu[0].out_shape), region.n
+
+
 @section("preimage", "Pre-images of ReLU layers", order=40)
 def preimage_section(ctx: ReportContext) -> Section:
-    relu = require_chain(ctx.net, "pre-image classification").relu_layers()
-    if not relu:
-        raise NotApplicable("the model has no layer with a plain ReLU activation")
-    index = relu[0]
-    m, n = math.prod(ctx.net.layers[index].out_shape), math.prod(ctx.net.layers[index].in_shape)
+    index, m, n = _first_relu(ctx.net)
     count = sample_count(m, n, ctx.quick)
     x = _samples(ctx, count)
     workers = 1 if ctx.quick else None  # a handful of small problems: process start-up would dominate
@@ -61,7 +73,8 @@ def preimage_section(ctx: ReportContext) -> Section:
     fig = positives_histogram(panels, trained.n)
     counts = trained.batch.counts()
     pos = trained.batch.n_positive
-    numbers = {"layer": f"{index} ('{trained.layer}'), {trained.m} x {trained.n}",
+    target = trained.layer if trained.sources else f"{index} ('{trained.layer}')"
+    numbers = {"node" if trained.sources else "layer": f"{target}, {trained.m} x {trained.n}",
                "samples (test)": len(x), "mean positive outputs": float(pos.mean()),
                "min / max positive outputs": f"{pos.min()} / {pos.max()}",
                **{f"{k} pre-images": v for k, v in counts.items()},
@@ -71,7 +84,7 @@ def preimage_section(ctx: ReportContext) -> Section:
         rows.append(("at initialisation", *[init.batch.counts()[k] for k in KINDS],
                      float(init.batch.n_positive.mean())))
     body = table_html(["weights", *KINDS, "mean positives"], rows)
-    body += figure_html(fig, f"Positive outputs of layer {index} per test sample, by pre-image kind; "
+    body += figure_html(fig, f"Positive outputs of {trained.label} per test sample, by pre-image kind; "
                              f"the dashed line marks the input dimension n = {trained.n}.")
     if count < (QUICK_SAMPLES if ctx.quick else FULL_SAMPLES):
         body += paragraph(f"{count} samples only: each costs about an {m} × {n}² factorisation, so the "
