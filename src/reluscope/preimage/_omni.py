@@ -11,6 +11,8 @@ Both answers come with a certificate that is checked before it is returned:
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -252,6 +254,32 @@ def _search_direction(U: np.ndarray) -> np.ndarray | None:
     return found[0] if found else None
 
 
+_HIGHS_GREETED: set[int] = set()  # processes whose first Highs() has printed its banner
+
+
+def _silent_highs():
+    """A HiGHS instance that prints nothing. The first `Highs()` of a process writes a
+    banner to the C-level stdout before any option can be set, so that one construction
+    runs with file descriptor 1 pointed at /dev/null."""
+    import highspy
+
+    if os.getpid() in _HIGHS_GREETED:
+        h = highspy.Highs()
+    else:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), 1)
+                h = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+        _HIGHS_GREETED.add(os.getpid())
+    h.setOptionValue("output_flag", False)
+    return h
+
+
 def _lp(M, U, to_z, nk, keep, tol: Tolerances, time_limit: float | None = None) -> OmniResult:
     """max t s.t. U^T (t 1 + mu) = 0, 1^T mu + k t = 1, mu >= 0 (t free), by HiGHS."""
     import highspy
@@ -271,8 +299,7 @@ def _lp(M, U, to_z, nk, keep, tol: Tolerances, time_limit: float | None = None) 
     lp.a_matrix_.start_ = np.arange(0, (k + 1) * (d + 1) + 1, d + 1, dtype=np.int32)
     lp.a_matrix_.index_ = np.tile(np.arange(d + 1, dtype=np.int32), k + 1)
     lp.a_matrix_.value_ = cols.ravel()
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = _silent_highs()
     h.setOptionValue("threads", 1)
     if time_limit is not None:
         h.setOptionValue("time_limit", float(time_limit))
