@@ -159,3 +159,41 @@ def test_image_folder_cache_is_shared_by_relative_and_absolute_paths(tmp_path, m
     assert before == _cache_path(type(root)("imgs")) == _cache_path(type(root)("./imgs/../imgs"))
     _png(root / "cat" / "1.png", color=(2, 0, 0))  # a changed tree gets a new cache
     assert _cache_path(type(root)("imgs")) != before
+
+
+class _Payload:
+    """Unpickling this runs code: it creates `marker`."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_image_folder_cache_never_runs_code_and_is_rebuilt_when_bad(tmp_path, monkeypatch):
+    import pickle
+
+    from reluscope.data._imagefolder import _cache_path
+
+    monkeypatch.setenv("RELUSCOPE_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "imgs"
+    for cls in ("cat", "dog"):
+        (root / cls).mkdir(parents=True)
+        for i in range(3):
+            _png(root / cls / f"{i}.png", color=(40 * i, 7, 200))
+    fresh = data.load_image_folder(root, cache=False)
+    cache = _cache_path(root)
+    marker = tmp_path / "ran"
+    bad_caches = [pickle.dumps({"train": _Payload(marker)}), b"not a cache", b""]
+    for bad in bad_caches:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_bytes(bad)
+        ds = data.load_image_folder(root)
+        assert not marker.exists()
+        assert torch.equal(ds.train.x, fresh.train.x) and torch.equal(ds.test.y, fresh.test.y)
+        with np.load(cache, allow_pickle=False) as f:  # rebuilt as a plain array file
+            assert f["train_x"].dtype == np.uint8
+    again = data.load_image_folder(root)  # read back from the cache: the same tensors
+    assert torch.equal(again.train.x, fresh.train.x) and again.spec.class_names == ("cat", "dog")
+    assert again.train.x.dtype == torch.float32 and again.train.y.dtype == torch.int64

@@ -49,7 +49,8 @@ def _decode(path: Path) -> np.ndarray:
                         "from the ImageFolder tree") from None
 
 
-def _read_split(root: Path, classes: list[str]) -> Split:
+def _read_split(root: Path, classes: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images as uint8 `(N, C, H, W)` and their labels."""
     files, labels = _files(root, classes)
     workers = min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(workers) as pool:  # Pillow releases the GIL while decoding
@@ -60,7 +61,7 @@ def _read_split(root: Path, classes: list[str]) -> Split:
                         "resize them to one size first")
     x = np.stack(arrays)
     x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
-    return Split(torch.from_numpy(x.astype(np.float32) / 255.0), torch.tensor(labels))
+    return torch.from_numpy(np.ascontiguousarray(x)), torch.tensor(labels)
 
 
 def _cache_path(root: Path) -> Path:
@@ -71,7 +72,7 @@ def _cache_path(root: Path) -> Path:
     stat = [(str(p.relative_to(root)), p.stat().st_mtime_ns) for p in files[:50]]
     key = hashlib.sha256(repr((str(root), len(files), stat)).encode())
     base = Path(os.environ.get("RELUSCOPE_CACHE", Path.home() / ".cache" / "reluscope"))
-    return base / f"imagefolder-{key.hexdigest()[:16]}.pt"
+    return base / f"imagefolder-{key.hexdigest()[:16]}.npz"
 
 
 def load_image_folder(root: str | Path, seed: int = 0, test_fraction: float = 0.2,
@@ -87,10 +88,9 @@ def load_image_folder(root: str | Path, seed: int = 0, test_fraction: float = 0.
         raise DataError(f"image folder '{root}' does not exist")
     cache_file = _cache_path(root) if cache else None
     if cache_file is not None and cache_file.is_file():
-        try:
-            return _from_payload(torch.load(cache_file, weights_only=False), root)
-        except Exception:
-            pass  # a stale or damaged cache is rebuilt below
+        payload = _read_cache(cache_file)
+        if payload is not None:
+            return _from_payload(payload, root)
     sub = {p.name for p in _class_dirs(root)}
     notes = []
     if {"train", "test"} <= sub:
@@ -102,26 +102,52 @@ def load_image_folder(root: str | Path, seed: int = 0, test_fraction: float = 0.
         classes = sorted(sub)
         if not classes:
             raise DataError(f"ImageFolder '{root}' is empty; expected root/<class>/<image> files")
-        train, test = random_split(*_as_tuple(_read_split(root, classes)), test_fraction, seed)
-        notes.append(f"one split found: split {len(train)}/{len(test)} with seed {seed}")
-    payload = dict(train=(train.x, train.y), test=(test.x, test.y), classes=classes, notes=notes)
+        train, test = map(_as_tuple, random_split(*_read_split(root, classes), test_fraction, seed))
+        notes.append(f"one split found: split {len(train[0])}/{len(test[0])} with seed {seed}")
+    payload = dict(train=train, test=test, classes=classes, notes=notes)
     if cache_file is not None:
-        import io
-
-        buf = io.BytesIO()
-        torch.save(payload, buf)
-        try:
-            atomic_write_bytes(cache_file, buf.getvalue())
-        except OSError:
-            pass  # caching is an optimisation only
+        _write_cache(cache_file, payload)
     return _from_payload(payload, root)
+
+
+def _write_cache(path: Path, p: dict) -> None:
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, train_x=p["train"][0].numpy(), train_y=p["train"][1].numpy(), test_x=p["test"][0].numpy(),
+             test_y=p["test"][1].numpy(), classes=np.array(p["classes"], dtype=str),
+             notes=np.array(p["notes"], dtype=str))
+    try:
+        atomic_write_bytes(path, buf.getvalue())
+    except OSError:
+        pass  # caching is an optimisation only
+
+
+def _read_cache(path: Path) -> dict | None:
+    """The cached payload, or None when the file is not a consistent cache (then rebuilt)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in ("train_x", "train_y", "test_x", "test_y", "classes", "notes")}
+    except Exception:  # noqa: BLE001 - any unreadable cache is rebuilt, never trusted
+        return None
+    splits = [(arrays[f"{s}_x"], arrays[f"{s}_y"]) for s in ("train", "test")]
+    consistent = all(x.dtype == np.uint8 and x.ndim == 4 and y.ndim == 1 and len(x) == len(y)
+                     and np.issubdtype(y.dtype, np.integer) for x, y in splits)
+    if not consistent or splits[0][0].shape[1:] != splits[1][0].shape[1:]:
+        return None
+    return dict(train=tuple(map(torch.from_numpy, splits[0])), test=tuple(map(torch.from_numpy, splits[1])),
+                classes=arrays["classes"].tolist(), notes=arrays["notes"].tolist())
 
 
 def _as_tuple(split: Split):
     return split.x, split.y
 
 
+def _scaled(x: torch.Tensor, y: torch.Tensor) -> Split:
+    return Split(x.to(torch.float32) / 255.0, y.to(torch.int64))
+
+
 def _from_payload(p: dict, root: Path) -> Dataset:
-    train, test = Split(*p["train"]), Split(*p["test"])
+    train, test = _scaled(*p["train"]), _scaled(*p["test"])
     spec = make_spec(root.name, train, test, tuple(p["classes"]), str(root))
     return Dataset(train, test, spec, list(p["notes"]))
