@@ -15,8 +15,11 @@ $(CORE): pyproject.toml
 	$(PIP) torch==2.13.0 -e .
 	touch $(CORE)
 
+# onnx2torch (for the ONNX tests) without its torchvision dependency, which it needs for
+# NMS/RoiAlign only and which pip would satisfy by replacing the pinned CPU torch.
 $(TESTING): $(CORE)
 	$(PIP) -e ".[test]"
+	$(PIP) "onnx>=1.15" && $(PIP) --no-deps "onnx2torch>=1.5"
 	bash scripts/ensure-chromium.sh
 	touch $(TESTING)
 

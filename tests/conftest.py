@@ -42,3 +42,11 @@ def mnist_dir(shared_data) -> Path:
 @pytest.fixture(scope="session")
 def cifar_dir(shared_data) -> Path:
     return shared_data / "cifar10-jpg"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Models the zoo trains and data caches go to a folder of this session, not the
+    user's ~/.cache (unless RELUSCOPE_CACHE names one)."""
+    if "RELUSCOPE_CACHE" not in os.environ:
+        os.environ["RELUSCOPE_CACHE"] = str(tmp_path_factory.mktemp("reluscope-cache"))

@@ -58,17 +58,32 @@ def _check_device(device: str) -> None:
         raise ConfigError(f"device '{device}' asked for but CUDA is not available; use --device cpu")
 
 
-def load_model(path: str, data=None, input_shape: str | None = None):
-    """A ReluNet from a model file; the input shape comes from the file, --input-shape or data."""
+def read_model(path: str, data=None, input_shape: str | None = None):
+    """The model file at `path` and the input shape to import it with: the file's, else
+    --input-shape, else the data's sample shape (None when none is known)."""
     from .. import nets
 
     shape = None
     if input_shape:
-        shape = tuple(int(s) for s in input_shape.replace("x", ",").split(",") if s)
+        try:
+            shape = tuple(int(s) for s in input_shape.replace("x", ",").split(",") if s)
+        except ValueError:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"bad --input-shape '{input_shape}'; write e.g. 3,32,32") from None
     elif data is not None:
         shape = data.spec.shape
     file = nets.read_model_file(path, map_location="cpu")
-    return nets.load(file.model, input_shape=file.input_shape or shape)
+    return file, file.input_shape or shape
+
+
+def load_model(path: str, data=None, input_shape: str | None = None):
+    """A Graph (a ReluNet for chains) from a model file; the input shape comes from the file,
+    --input-shape or data."""
+    from .. import nets
+
+    file, shape = read_model(path, data, input_shape)
+    return nets.load(file.model, input_shape=shape)
 
 
 def failure_status(outcomes, what: str = "sections") -> int:

@@ -16,7 +16,7 @@ from ._common import common_options, echo, json_option, write_results
               help="digits, a folder of MNIST IDX files, an ImageFolder tree, sparse-codes, "
               "torchvision:NAME.")
 @click.option("--arch", default="mlp:256-256", show_default=True,
-              help="mlp:H1-H2-... (hidden widths), mlp:IN-H1-...-OUT, or cifar_cnn.")
+              help="mlp:H1-H2-... (hidden widths), mlp:IN-H1-...-OUT, cifar_cnn, resnet20 or resnet18.")
 @click.option("--epochs", type=int, default=30, show_default=True)
 @click.option("--lr", type=float, default=0.05, show_default=True)
 @click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default="sgd", show_default=True)

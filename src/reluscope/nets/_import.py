@@ -115,8 +115,8 @@ def load(source, input_shape: tuple[int, ...] | None = None, map_location=None) 
 
     Arguments:
         source: an `nn.Module`, or the path of a file written by `torch.save` (whole
-            module, or a reluscope checkpoint) or by `torch.jit.save` (TorchScript
-            Sequential).
+            module, or a reluscope checkpoint), by `torch.jit.save` (TorchScript
+            Sequential) or by `torch.onnx.export` (`.onnx`; needs the onnx extra).
         input_shape: per-sample input shape, e.g. `(3, 32, 32)`; inferred for models
             that start with a Linear layer or come from a reluscope checkpoint.
         map_location: where to load tensors of a file (default: where they were saved).
@@ -150,13 +150,18 @@ class ModelFile:
 
 
 def read_model_file(path, map_location=None) -> ModelFile:
-    """Read a model file: reluscope checkpoint, whole pickled module, or TorchScript."""
+    """Read a model file: reluscope checkpoint, whole pickled module, TorchScript, or ONNX."""
     from ._checkpoint import is_checkpoint, model_from_checkpoint
+    from ._onnx import is_onnx, read_onnx
 
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"model file '{path}' does not exist; give the path of a file "
-                              "written by torch.save, torch.jit.save or `reluscope train`")
+        raise CheckpointError(f"model file '{path}' does not exist; give the path of a file written "
+                              "by torch.save, torch.jit.save, torch.onnx.export or `reluscope train`")
+    if is_onnx(path):
+        model, shape = read_onnx(path)
+        return ModelFile(model.to(map_location) if isinstance(map_location, (str, torch.device)) else model,
+                         shape)
     try:
         if _is_torchscript(path):
             with warnings.catch_warnings():  # TorchScript is deprecated, still widely saved

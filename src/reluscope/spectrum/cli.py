@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from ..cli import common_options, echo, json_option, load_model, write_results
+from ..cli import common_options, echo, json_option, write_results
+from ..cli._common import read_model
 
 
 def _fmt(v) -> str:
@@ -56,7 +57,7 @@ def command(model, data, input_shape, with_init, out_dir, max_dense, false_alarm
     entry statistics, singular values vs Marchenko-Pastur and vs a Gaussian matrix, spikes
     vs heavy tails, conv operator singular values."""
     from .. import nets
-    from ..errors import ConfigError
+    from ..errors import CheckpointError, ConfigError, ModelError
     from ._analyze import analyze
 
     if not 0 < false_alarm < 1:
@@ -66,14 +67,22 @@ def command(model, data, input_shape, with_init, out_dir, max_dense, false_alarm
         from ..data import load as load_data
 
         ds = load_data(data, seed=seed)
-    net = load_model(model, ds, input_shape)
+    file, shape = read_model(model, ds, input_shape)
+    try:
+        subject = nets.load(file.model, input_shape=shape)
+    except ModelError as err:  # untraceable or unsupported: read the weights from the modules
+        if isinstance(err, CheckpointError):
+            raise
+        echo(f"{model} does not import as a graph ({str(err).split(';')[0]}); analysing the weights "
+             "of its Linear, Conv and MultiheadAttention modules instead")
+        subject = file.model
     init = None
     if with_init:
-        file = nets.read_model_file(model, map_location="cpu")
         init = file.init_model if file.init_model is not None else True
         echo("initial model: " + ("from the checkpoint" if init is not True
                                   else f"re-initialised (seed {seed})"))
-    result = analyze(net, init_model=init, seed=seed, max_dense=max_dense, false_alarm=false_alarm)
+    result = analyze(subject, init_model=init, input_shape=shape, seed=seed, max_dense=max_dense,
+                     false_alarm=false_alarm)
     click.echo(format_table(result))
     if out_dir is not None:
         from ._plots import save_figures
