@@ -50,3 +50,9 @@ def _private_cache(tmp_path_factory):
     user's ~/.cache (unless RELUSCOPE_CACHE names one)."""
     if "RELUSCOPE_CACHE" not in os.environ:
         os.environ["RELUSCOPE_CACHE"] = str(tmp_path_factory.mktemp("reluscope-cache"))
+
+
+@pytest.fixture
+def trust_pickles(monkeypatch):
+    """For tests that save whole modules with torch.save: reading them needs the opt-in."""
+    monkeypatch.setenv("RELUSCOPE_TRUST_PICKLE", "1")

@@ -14,6 +14,7 @@ from reluscope import nets
 from reluscope.cli import main
 from reluscope.cli._main import _SUBCOMMANDS
 
+pytestmark = pytest.mark.usefixtures("trust_pickles")  # the tests save whole modules
 
 def run(capsys, *args) -> tuple[int, str, str]:
     code = main(list(args))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from click.testing import CliRunner
 
@@ -11,6 +12,7 @@ from reluscope import nets
 from reluscope.cli._main import cli
 from tests.graph_models import ALL
 
+pytestmark = pytest.mark.usefixtures("trust_pickles")  # the tests save whole modules
 
 def test_info_tiny_resnet(tmp_path):
     model, shape = ALL["tiny_resnet"]()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from torch import nn
 
@@ -26,6 +27,8 @@ class Branchy(nn.Module):
             h = torch.relu(self.fc2(h))
         return self.head(h)
 
+
+pytestmark = pytest.mark.usefixtures("trust_pickles")  # the tests save whole modules
 
 def test_spectrum_falls_back_to_the_module_weights(tmp_path, capsys):
     torch.manual_seed(0)

@@ -216,7 +216,7 @@ def test_torchscript_and_pickled_module_files(tmp_path):
     torch.jit.script(model).save(str(tmp_path / "s.pt"))
     torch.save(model, tmp_path / "whole.pt")
     for name in ("s.pt", "whole.pt"):
-        net = nets.load(tmp_path / name, input_shape=(3, 16, 16))
+        net = nets.load(tmp_path / name, input_shape=(3, 16, 16), trust_pickle=name == "whole.pt")
         torch.testing.assert_close(net(x), model(x))
 
 

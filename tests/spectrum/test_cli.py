@@ -3,11 +3,13 @@
 import copy
 import json
 
+import pytest
 import torch
 
 from reluscope import nets
 from reluscope.cli import main
 
+pytestmark = pytest.mark.usefixtures("trust_pickles")  # the tests save whole modules
 
 def test_spectrum_command_with_checkpoint_init(tmp_path, capsys):
     torch.manual_seed(0)

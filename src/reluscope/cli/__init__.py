@@ -1,6 +1,7 @@
 """Command line interface: `reluscope --help`."""
 
-from ._common import common_options, echo, json_option, load_model, write_results
+from ._common import common_options, echo, json_option, load_model, model_file_options, write_results
 from ._main import cli, main
 
-__all__ = ["cli", "common_options", "echo", "json_option", "load_model", "main", "write_results"]
+__all__ = ["cli", "common_options", "echo", "json_option", "load_model", "main", "model_file_options",
+           "write_results"]

@@ -27,6 +27,27 @@ def common_options(fn):
     return wrapper
 
 
+_FILE_OPTIONS = "reluscope.model_file"
+
+
+def model_file_options(fn):
+    """--arch and --trust-pickle: how to read the MODEL file (the architecture of a
+    state_dict; whether a whole pickled module may be unpickled). `read_model` uses them."""
+
+    @click.option("--arch", "file_arch", default=None,
+                  help="Architecture of a state_dict file: mlp:W1-W2-..., cifar_cnn, resnet20, resnet18.")
+    @click.option("--trust-pickle", is_flag=True,
+                  help="Allow reading a whole pickled module: this runs code named in the file, so "
+                       "only for files you trust (or set RELUSCOPE_TRUST_PICKLE=1).")
+    @functools.wraps(fn)
+    def wrapper(*args, file_arch, trust_pickle, **kwargs):
+        how = dict(arch=file_arch, trust_pickle=trust_pickle or None)  # unset: the environment decides
+        click.get_current_context().meta[_FILE_OPTIONS] = how
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
 def json_option(fn):
     """--json PATH: write the command's results as JSON."""
     return click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -73,7 +94,9 @@ def read_model(path: str, data=None, input_shape: str | None = None):
             raise ConfigError(f"bad --input-shape '{input_shape}'; write e.g. 3,32,32") from None
     elif data is not None:
         shape = data.spec.shape
-    file = nets.read_model_file(path, map_location="cpu")
+    ctx = click.get_current_context(silent=True)
+    how = ctx.meta.get(_FILE_OPTIONS, {}) if ctx is not None else {}
+    file = nets.read_model_file(path, map_location="cpu", input_shape=shape, **how)
     return file, file.input_shape or shape
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import common_options, json_option, load_model, write_results
+from ._common import common_options, json_option, load_model, model_file_options, write_results
 
 LAYER_COLUMNS = ["name", "type", "in_shape", "out_shape", "parameters", "activation"]
 NODE_COLUMNS = ["name", "op", "type", "inputs", "out_shape", "parameters", "activation"]
@@ -33,6 +33,7 @@ def _table(rows: list[dict], cols: list[str] = LAYER_COLUMNS, first: str = "name
 @click.option("--input-shape", default=None, help="Per-sample input shape, e.g. 3,32,32 "
               "(needed for conv models saved without it).")
 @click.option("--data", default=None, help="Data whose sample shape gives the input shape.")
+@model_file_options
 @json_option
 @common_options
 def info(model, input_shape, data, json_path, seed, device, quiet):

@@ -88,10 +88,9 @@ def train_cnn(cifar, quick: bool, seed: int = 0, device: str = "cpu", cache_dir:
     model = nets.cifar_cnn(c, h, ds.spec.classes)
     name = f"behrmann-cifar-cnn-{'quick' if quick else 'full'}-seed{seed}-epochs{epochs}.pt"
     ckpt = None if cache_dir is None else Path(cache_dir) / name
-    if ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["model"])
-        return model.eval(), state["history"], ds
+    cached = _read_cached(ckpt, model) if ckpt is not None and ckpt.exists() else None
+    if cached is not None:
+        return cached[0].eval(), cached[1], ds
     train_ds = replace(ds, train=_subset(ds.train, cfg["train"], seed))
     res = train(model, train_ds, TrainConfig(epochs=epochs, lr=1e-3, optimizer="adam", seed=seed,
                                              device=device))
@@ -100,6 +99,20 @@ def train_cnn(cifar, quick: bool, seed: int = 0, device: str = "cpu", cache_dir:
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"model": model.state_dict(), "history": res.history}, ckpt)
     return model, res.history, ds
+
+
+def _read_cached(ckpt: Path, model) -> tuple | None:
+    """A copy of `model` with the cached weights and the cached history (plain data only:
+    `weights_only=True`), or None when the file is not a readable cache of this model."""
+    import copy
+
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        loaded = copy.deepcopy(model)
+        loaded.load_state_dict(state["model"])
+        return loaded, list(state["history"])
+    except Exception:  # noqa: BLE001 - a cache that fails its check is retrained, never trusted
+        return None
 
 
 def reproduce(cifar, quick: bool = True, seed: int = 0, device: str = "cpu",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..cli import common_options, echo, json_option, load_model, write_results
+from ..cli import common_options, echo, json_option, load_model, model_file_options, write_results
 
 
 def _table(header, rows) -> str:
@@ -32,6 +32,7 @@ def _table(header, rows) -> str:
 @click.option("--input-shape", default=None, help="Per-sample input shape, e.g. 3,32,32.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for the figures (effect_of_relu.png, decay_over_layers.png).")
+@model_file_options
 @json_option
 @common_options
 def command(model, data, n_samples, layers, method, rtol, max_memory, input_shape, out, json_path,

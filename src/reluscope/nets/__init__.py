@@ -2,8 +2,9 @@
 
 from ._builders import build, cifar_cnn, locally_connected, mlp
 from ._checkpoint import save_checkpoint
+from ._files import ModelFile, read_model_file
 from ._graph import Graph, Node, UnknownNodeError, as_graph
-from ._import import SUPPORTED, ModelFile, load, read_model_file
+from ._import import SUPPORTED, load
 from ._layer import Layer
 from ._locally import LocallyConnected2d
 from ._relunet import ReluNet, Trace, require_chain

@@ -9,16 +9,14 @@ never pass silently.
 
 from __future__ import annotations
 
-import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..errors import CheckpointError, ModelError, UnsupportedLayerError
+from ..errors import ModelError, UnsupportedLayerError
 from . import _fx
+from ._files import read_model_file
 from ._fold import fold_batch_norms
 from ._graph import Graph
 from ._layer import placement
@@ -110,16 +108,22 @@ def _reachable(nodes, output: str):
     return kept
 
 
-def load(source, input_shape: tuple[int, ...] | None = None, map_location=None) -> Graph:
+def load(source, input_shape: tuple[int, ...] | None = None, map_location=None, *,
+         arch=None, trust_pickle: bool | None = None) -> Graph:
     """Import a model as a graph of named nodes.
 
     Arguments:
-        source: an `nn.Module`, or the path of a file written by `torch.save` (whole
-            module, or a reluscope checkpoint), by `torch.jit.save` (TorchScript
-            Sequential) or by `torch.onnx.export` (`.onnx`; needs the onnx extra).
+        source: an `nn.Module`, or the path of a model file, read without running code
+            in it (see `read_model_file`): a reluscope checkpoint, a state_dict (`.pt` or
+            `.safetensors`) with `arch`, TorchScript (`torch.jit.save`), ONNX (`.onnx`,
+            needs the onnx extra); a whole pickled module only with `trust_pickle`.
         input_shape: per-sample input shape, e.g. `(3, 32, 32)`; inferred for models
             that start with a Linear layer or come from a reluscope checkpoint.
         map_location: where to load tensors of a file (default: where they were saved).
+        arch: a state_dict's architecture: a builder spec (`resnet20`, `mlp:256-256`)
+            or a callable returning the module.
+        trust_pickle: allow unpickling a whole pickled module (runs code named in the
+            file); default from the environment variable RELUSCOPE_TRUST_PICKLE.
 
     Returns:
         A `Graph` sharing the model's parameters; a `ReluNet` (a graph with one path and
@@ -134,65 +138,9 @@ def load(source, input_shape: tuple[int, ...] | None = None, map_location=None) 
     """
     if isinstance(source, nn.Module):
         return load_module(source, input_shape)
-    file = read_model_file(source, map_location)
+    file = read_model_file(source, map_location, arch=arch, input_shape=input_shape,
+                           trust_pickle=trust_pickle)
     return load_module(file.model, input_shape or file.input_shape)
-
-
-@dataclass(frozen=True)
-class ModelFile:
-    """What a model file holds: the model, and for reluscope checkpoints also the input
-    shape, the metadata (training history, data spec) and the model at initialisation."""
-
-    model: nn.Module
-    input_shape: tuple[int, ...] | None = None
-    meta: dict = field(default_factory=dict)
-    init_model: nn.Module | None = None
-
-
-def read_model_file(path, map_location=None) -> ModelFile:
-    """Read a model file: reluscope checkpoint, whole pickled module, TorchScript, or ONNX."""
-    from ._checkpoint import is_checkpoint, model_from_checkpoint
-    from ._onnx import is_onnx, read_onnx
-
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"model file '{path}' does not exist; give the path of a file written "
-                              "by torch.save, torch.jit.save, torch.onnx.export or `reluscope train`")
-    if is_onnx(path):
-        model, shape = read_onnx(path)
-        return ModelFile(model.to(map_location) if isinstance(map_location, (str, torch.device)) else model,
-                         shape)
-    try:
-        if _is_torchscript(path):
-            with warnings.catch_warnings():  # TorchScript is deprecated, still widely saved
-                warnings.simplefilter("ignore", DeprecationWarning)
-                return ModelFile(torch.jit.load(str(path), map_location=map_location))
-        obj = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as exc:
-        raise CheckpointError(f"cannot read '{path}': the file is corrupt or not a PyTorch "
-                              f"file ({type(exc).__name__}); re-save the model") from None
-    if is_checkpoint(obj):
-        model, shape = model_from_checkpoint(obj, path)
-        init = None
-        if obj.get("init_state_dict") is not None:
-            init = model_from_checkpoint(obj, path, key="init_state_dict")[0]
-        return ModelFile(model, shape, obj.get("meta", {}), init)
-    if isinstance(obj, nn.Module):
-        return ModelFile(obj)
-    if isinstance(obj, dict):
-        raise CheckpointError(
-            f"'{path}' holds a dict (a state_dict?), not a model; build the model, call "
-            "load_state_dict, and pass the module, or save it whole with torch.save(model)")
-    raise CheckpointError(f"'{path}' holds a {type(obj).__name__}, not a model")
-
-
-def _is_torchscript(path: Path) -> bool:
-    import zipfile
-
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as z:
-        return any(n.split("/", 1)[-1].startswith("constants.pkl") for n in z.namelist())
 
 
 class _Unrebuildable(Exception):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..cli import common_options, echo, json_option, load_model, write_results
+from ..cli import common_options, echo, json_option, load_model, model_file_options, write_results
 from ._tol import Tolerances
 
 
@@ -26,6 +26,7 @@ from ._tol import Tolerances
               help="|z_i| below this times the size of its terms counts as an exactly zero pre-activation.")
 @click.option("--rank-tol", type=float, default=Tolerances.rank, show_default=True,
               help="Singular values below this times the largest count as zero.")
+@model_file_options
 @json_option
 @common_options
 def command(model, layer, data, split, n_samples, workers, input_shape, figure, certificates, zero_tol,

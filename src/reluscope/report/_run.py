@@ -6,6 +6,7 @@ import copy
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from .. import nets
 from ..data import load as load_data
@@ -16,24 +17,33 @@ from ._registry import ReportContext
 DEFAULT_ARCH = "mlp:256-256"
 
 
-def prepare_context(model: str | None = None, data: str = "digits", arch: str = DEFAULT_ARCH,
-                    epochs: int = 30, seed: int = 0, device: str = "cpu", quick: bool = True,
-                    out_dir: str | Path = "reluscope-report", command: str = "") -> ReportContext:
-    """Load the data, then load `model` or train `arch` on it, and return the context."""
+def prepare_context(model: str | Path | nn.Module | None = None, data: str = "digits",
+                    arch: str = DEFAULT_ARCH, epochs: int = 30, seed: int = 0, device: str = "cpu",
+                    quick: bool = True, out_dir: str | Path = "reluscope-report", command: str = "", *,
+                    init_model: nn.Module | None = None, file_arch=None,
+                    trust_pickle: bool | None = None) -> ReportContext:
+    """Load the data, then take `model` (an `nn.Module` or a model file) or train `arch` on
+    it, and return the context.
+
+    `init_model` is the module at initialisation, for the sections that compare; a model
+    file's `file_arch` and `trust_pickle` are as for `nets.read_model_file`.
+    """
     dataset = load_data(data, seed=seed)
-    training, init_model = None, None
+    training, shape = None, dataset.spec.shape
     if model is None:
         torch.manual_seed(seed)
         module = nets.build(arch, dataset.spec.shape, dataset.spec.classes)
         init_model = copy.deepcopy(module)
         training = train(module, dataset, TrainConfig(epochs=epochs, seed=seed, device=device))
+    elif isinstance(model, nn.Module):
+        module = model
     else:
-        file = nets.read_model_file(model, map_location=device)
-        module, init_model = file.model, file.init_model
+        file = nets.read_model_file(model, map_location=device, arch=file_arch, input_shape=shape,
+                                    trust_pickle=trust_pickle)
+        module, init_model, shape = file.model, file.init_model, file.input_shape or shape
         if file.meta.get("history"):
             training = TrainResult(module, TrainConfig(**file.meta.get("config", {})),
                                    file.meta["history"])
-    shape = dataset.spec.shape if model is None else (file.input_shape or dataset.spec.shape)
     net = nets.load(module, input_shape=shape)
     return ReportContext(model=module, net=net, data=dataset, seed=seed, device=device,
                          out_dir=Path(out_dir), quick=quick, training=training,

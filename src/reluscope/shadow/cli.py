@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from .._io import write_json
-from ..cli import common_options, echo, json_option, load_model, write_results
+from ..cli import common_options, echo, json_option, load_model, model_file_options, write_results
 
 
 @click.group("shadow")
@@ -71,6 +71,7 @@ def _layers(text: str | None):
 @click.option("--input-shape", default=None, help="e.g. 1,28,28 when the model file lacks it.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the image grid (PNG) here.")
+@model_file_options
 @json_option
 @common_options
 def reconstruct(model, data, images, layers, rho, alpha, input_shape, plot, json_path, seed, device, quiet):

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..cli import common_options, echo, json_option, write_results
-from ..cli._common import read_model
+from ..cli._common import model_file_options, read_model
 
 
 def _fmt(v) -> str:
@@ -49,6 +49,7 @@ def format_table(result) -> str:
               help="Largest side for the exact dense SVD of zero-padded conv operators.")
 @click.option("--false-alarm", type=float, default=1e-3, show_default=True,
               help="Per-layer probability that pure noise shows an outlier.")
+@model_file_options
 @json_option
 @common_options
 def command(model, data, input_shape, with_init, out_dir, max_dense, false_alarm, json_path, seed, device,
