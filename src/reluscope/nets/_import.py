@@ -290,15 +290,16 @@ def _from_torchscript(script: torch.jit.ScriptModule) -> nn.Module:
         if kind not in _SCRIPT_REBUILD:
             raise UnsupportedLayerError(
                 f"{where} is not supported; reluscope reads scripted or traced Sequentials of: "
-                f"{', '.join(_SCRIPT_REBUILD)} (or save the eager model with torch.save(model))")
+                f"{', '.join(_SCRIPT_REBUILD)} (or save the eager model's state_dict and load it with "
+                "--arch / arch=)")
         sd = s.state_dict()
         try:
             m = _SCRIPT_REBUILD[kind](s, sd)
             m.load_state_dict(sd)
         except (_Unrebuildable, KeyError, TypeError, ValueError, RuntimeError) as err:
             raise UnsupportedLayerError(
-                f"{where} cannot be rebuilt ({err}); save the eager model with torch.save(model) "
-                "instead") from None
+                f"{where} cannot be rebuilt ({err}); save the eager model's state_dict instead and "
+                "load it with --arch / arch=") from None
         return m
 
     model = rebuild(script, "")
