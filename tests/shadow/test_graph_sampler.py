@@ -137,9 +137,18 @@ def test_bad_arguments():
     with pytest.raises(ConfigError):
         sample_graph(graph, torch.rand(2, 8, 4, 4), node="relu#5", rho=0.0)
     with pytest.raises(ConfigError):
-        sample_graph(graph, torch.rand(2, 8, 4, 4), node="relu#5", alpha="fit")
+        sample_graph(graph, torch.rand(2, 8, 4, 4), node="relu#5", alpha=[1.0, 2.0])
     with pytest.raises(ConfigError):
         sample_graph(graph, torch.rand(2, 8, 4, 4), node="no_such_node")
+
+
+def test_fit_is_the_per_node_fit_of_sample():
+    model, shape = ALL["tiny_resnet"]()
+    graph = nets.load(model, input_shape=shape)
+    h = torch.rand(3, 8, 4, 4)
+    got = sample_graph(graph, h, node="relu#5", rho=0.5, alpha="fit", generator=2)
+    torch.testing.assert_close(got, sample(graph, h, layer="relu#5", rho=0.5, alpha="fit", generator=2))
+    assert got.shape == (3, *shape) and bool(torch.isfinite(got).all())
 
 
 def test_doctest():

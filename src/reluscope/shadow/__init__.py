@@ -7,6 +7,12 @@ measure how reversible it is, reconstruct real images, and augment training (SHA
 - `theorem1`, `multilayer`, `run_theory`: Theorems 1, 3.1, 3.2 on Gaussian layers;
 - `reconstruct`: real images from each hidden layer, trained vs random weights;
 - `ShadowAugment`, `shadow_experiment`: SHADOW training and its four-arm experiment.
+
+Every function taking a model takes an `nn.Module`, a chain `ReluNet` or any `Graph`. On a
+graph that is not a chain (a ResNet, a DenseNet) `sample`, `reversibility`, `reconstruct`
+and `ShadowAugment` address codes by ReLU node name and run the graph's transpose (see
+`_graph_shadow`). The theorems are proved for chains of ReLU layers only: on such a graph
+the numbers are measurements, not predictions.
 """
 
 from ._augment import ShadowAugment

@@ -12,6 +12,11 @@ Example, in a plain training loop:
         x, y = aug(x, y)
         loss = F.cross_entropy(model(x), y)
         ...
+
+On a graph that is not a chain (a ResNet) the codes come from a ReLU node, named by node name
+(`layer="stage3.2.relu2"`, or an int counting the ReLU nodes; default the last one), and
+`x~` is drawn through the graph's transpose (`sample_graph`; "fit" fits one scale per ReLU
+node). The shadow model's theory covers chains only; on a graph SHADOW is a heuristic.
 """
 
 from __future__ import annotations
@@ -19,10 +24,9 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
-from ..errors import ConfigError
-from ._sampler import generator_from, sample_chain
+from ..errors import ConfigError, UnsupportedLayerError
+from ._sampler import as_net, generator_from, sample_chain
 
 _KEYS = ("layer", "rho", "ratio", "alpha", "refit_every")
 
@@ -31,8 +35,9 @@ class ShadowAugment:
     """Callable `(x, y) -> (x_aug, y_aug)` adding shadow samples of the batch.
 
     Arguments:
-        net_or_model: an `nn.Module` (read live, so it follows training) or a ReluNet.
-        layer: the layer the codes h come from (index or name; default: the top ReLU layer).
+        net_or_model: an `nn.Module` (read live, so it follows training), a ReluNet or a Graph.
+        layer: the layer the codes h come from (index or name; default: the top ReLU layer);
+            on a graph, a ReLU node (name, or position among the ReLU nodes; default the last).
         rho: keep probability of the shadow model's dropout noise.
         ratio: synthetic samples per real sample (0.5: half the batch; 2: twice).
         alpha: scale rule of `sample` (default "fit": see `reconstruct`).
@@ -54,30 +59,39 @@ class ShadowAugment:
     def __init__(self, net_or_model, layer: int | str | None = None, rho: float = 0.5, ratio: float = 1.0,
                  alpha: str | float = "fit", clamp: tuple[float, float] | None = None, seed: int = 0,
                  input_shape: tuple[int, ...] | None = None, refit_every: int = 20):
-        from .. import nets
-
-        if isinstance(net_or_model, nn.Module):
-            net_or_model = nets.load(net_or_model, input_shape=input_shape)
-        self.net = nets.require_chain(net_or_model, "SHADOW augmentation")
+        self.net = as_net(net_or_model, input_shape)
         if not 0 < rho <= 1:
             raise ConfigError(f"SHADOW rho must be in (0, 1], got {rho}")
         if not ratio >= 0 or not math.isfinite(ratio):
             raise ConfigError(f"SHADOW ratio must be a nonnegative number, got {ratio}")
-        if layer is None:
-            relus = self.net.relu_layers()
-            if not relus:
-                raise ConfigError("the model has no ReLU layer to take SHADOW codes from")
-            layer = relus[-1]
-        try:
-            self.layer = self.net.index(layer)
-        except (IndexError, KeyError) as exc:
-            raise ConfigError(f"SHADOW layer {layer!r}: {exc.args[0]}") from None
+        if not self.net.is_chain:
+            from ._graph_shadow import resolve_node, reversible
+
+            if not self.net.relu_nodes():
+                raise ConfigError("the model has no ReLU node to take SHADOW codes from")
+            try:
+                self.layer = resolve_node(self.net, -1 if layer is None else layer).name
+            except UnsupportedLayerError as exc:
+                raise ConfigError(f"SHADOW layer {layer!r}: {exc}") from None
+            if not reversible(self.net, self.net.node(self.layer)):
+                raise ConfigError(f"SHADOW layer '{self.layer}': a non-ReLU activation lies below it; "
+                                  "the shadow model reverses ReLU graphs only (pick a lower ReLU node)")
+        else:
+            if layer is None:
+                relus = self.net.relu_layers()
+                if not relus:
+                    raise ConfigError("the model has no ReLU layer to take SHADOW codes from")
+                layer = relus[-1]
+            try:
+                self.layer = self.net.index(layer)
+            except (IndexError, KeyError) as exc:
+                raise ConfigError(f"SHADOW layer {layer!r}: {exc.args[0]}") from None
         self.rho, self.ratio, self.alpha, self.clamp, self.seed = float(rho), float(ratio), alpha, clamp, seed
         if int(refit_every) < 1:
             raise ConfigError(f"refit_every must be >= 1, got {refit_every}")
         self.refit_every = int(refit_every)
         self._gen: torch.Generator | None = None
-        self._fitted: list[float] | None = None
+        self._fitted: list[float] | dict[str, float] | None = None
         self._calls = 0
 
     @classmethod
@@ -110,7 +124,8 @@ class ShadowAugment:
         return cls(net_or_model, seed=seed, **opts, **kwargs)
 
     def __repr__(self) -> str:
-        return f"ShadowAugment(layer={self.layer}, rho={self.rho}, ratio={self.ratio}, alpha={self.alpha!r})"
+        return (f"ShadowAugment(layer={self.layer!r}, rho={self.rho}, ratio={self.ratio}, "
+                f"alpha={self.alpha!r})")
 
     def synthesize(self, x: torch.Tensor) -> torch.Tensor:
         """Shadow samples of `x` (same count), detached from the parameters."""
@@ -119,14 +134,21 @@ class ShadowAugment:
         # The ReluNet view runs the affine maps and ReLUs only (no dropout, batch norm folded
         # with running statistics), so h is the deterministic code whatever the model's mode.
         with torch.no_grad():
-            h = self.net.forward(x.to(self.net.dtype), upto=self.layer)
-            alpha = self.alpha
-            if alpha == "fit" and self._fitted is not None and self._calls % self.refit_every:
-                alpha = self._fitted
-            record: list[float] = []
-            xs = sample_chain(self.net, h, layer=self.layer, rho=self.rho, alpha=alpha, generator=self._gen,
-                              record=record)[-1]
-            if self.alpha == "fit" and alpha == "fit":
+            reuse = self.alpha == "fit" and self._fitted is not None and self._calls % self.refit_every
+            if self.net.is_chain:
+                h = self.net.forward(x.to(self.net.dtype), upto=self.layer)
+                record: list[float] = []
+                xs = sample_chain(self.net, h, layer=self.layer, rho=self.rho,
+                                  alpha=self._fitted if reuse else self.alpha, generator=self._gen,
+                                  record=record)[-1]
+            else:
+                from ._graph_shadow import graph_sample
+
+                h = self.net.run(x.to(self.net.dtype), keep=[self.layer])[self.layer]
+                record = {}
+                xs = graph_sample(self.net, h, self.layer, rho=self.rho, alpha=self.alpha,
+                                  generator=self._gen, fitted=self._fitted if reuse else None, record=record)
+            if self.alpha == "fit" and not reuse:
                 self._fitted = record
             self._calls += 1
         xs = xs.reshape(x.shape).to(x.dtype)

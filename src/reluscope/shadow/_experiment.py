@@ -270,7 +270,7 @@ def shadow_experiment(cfg: ShadowTrainConfig = ShadowTrainConfig(),
         probe = nets.load(nets.build(cfg.arch, ds.spec.shape, ds.spec.classes), input_shape=ds.spec.shape)
         layers = list(cfg.sweep_layers)
         if layers == ["all"]:
-            layers = probe.relu_layers()
+            layers = probe.relu_layers() if probe.is_chain else [n.name for n in probe.relu_nodes()]
         grid = [("layer", v) for v in layers] + [("rho", float(v)) for v in cfg.sweep_rhos]
         for kind, value in progress(grid, desc="SHADOW sweeps"):
             if (kind, value) in done_sweeps:

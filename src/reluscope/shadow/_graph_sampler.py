@@ -142,7 +142,8 @@ def sample_graph(graph, h: torch.Tensor, *, node, rho: float = 0.5, alpha: str |
         node: the node `h` is the output of (name or `Node`), normally a ReLU node.
         rho: keep probability of the noise at every ReLU output and at the input.
         alpha: the α of each affine node: "scaled" (default), "paper" or a positive number
-            (see `layer_alpha`); joins (adds, cats, reshapes) carry none. "fit" is chain-only.
+            (see `layer_alpha`); joins (adds, cats, reshapes) carry none. "fit": one α per
+            ReLU node, fitted by least squares (see `reluscope.shadow._graph_shadow`).
         exact_k: keep exactly `round(rho · n)` coordinates per sample and site.
         generator: a `torch.Generator` or an int seed (same seed, same sample).
 
@@ -160,8 +161,10 @@ def sample_graph(graph, h: torch.Tensor, *, node, rho: float = 0.5, alpha: str |
     if not isinstance(rho, (int, float)) or isinstance(rho, bool) or not 0 < rho <= 1:
         raise ConfigError(f"rho must be a number in (0, 1], got {rho!r}")
     if alpha == "fit":
-        raise ConfigError("alpha='fit' is available for chains only (sample); use 'scaled', "
-                          "'paper' or a number on graphs")
+        from ._graph_shadow import graph_sample
+
+        return graph_sample(graph, h, _node(graph, node), rho=rho, alpha="fit", exact_k=exact_k,
+                            generator=generator)
     rho = float(rho)
     top = _node(graph, node)
     gen = generator_from(generator, h.device)

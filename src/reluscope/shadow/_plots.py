@@ -84,8 +84,8 @@ def plot_reconstruction(rec, max_images: int = 6):
     n = min(max_images, rec.count)
     columns = [("original", rec.originals)]
     for lay in rec.layers:
-        columns += [(f"L{lay.layer}\ntrained", rec.images[("trained", lay.layer)]),
-                    (f"L{lay.layer}\nrandom", rec.images[("random", lay.layer)])]
+        columns += [(f"{lay.label}\ntrained", rec.images[("trained", lay.layer)]),
+                    (f"{lay.label}\nrandom", rec.images[("random", lay.layer)])]
     c, h, w = rec.originals.shape[1:]
     pad = max(1, h // 8)
     mosaic = torch.ones(c, n * (h + pad) + pad, len(columns) * (w + pad) + pad)
@@ -113,7 +113,10 @@ def plot_reconstruction_errors(rec, kind: str = "mean"):
         for weights, style in (("trained", "-o"), ("random", "--s")):
             ys = [lay.errors[weights][kind][measure] for lay in rec.layers]
             ax.plot(xs, ys, style, ms=4, label=weights)
-        ax.set(xlabel="layer", ylabel="relative error", title=f"{measure} space ({kind})", xticks=xs)
+        ax.set(xlabel="layer" if rec.chain else "ReLU node", ylabel="relative error",
+               title=f"{measure} space ({kind})", xticks=xs)
+        if not rec.chain:
+            ax.set_xticklabels([lay.label for lay in rec.layers], rotation=45, ha="right", fontsize=7)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()

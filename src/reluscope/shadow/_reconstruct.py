@@ -12,6 +12,11 @@ Errors (means over the images), the measures of Gilbert et al. (PAPERS.md §1):
 - `hidden`: `||f_i(x~) - h||² / ||h||²`, the net's own forward pass (own biases) on x~.
 Each is given for one dropout sample (`sample`, keep-probability ρ) and for the average over
 the dropout noise (`mean`, which is the ρ = 1 sample since α scales as 1/ρ).
+
+Graphs. On a model that is not a chain (a ResNet, a DenseNet) the codes are taken at ReLU
+nodes, named by node name (`stage1.0.relu2`), and pushed down the graph's transpose
+(`sample_graph`; "fit" fits one scale per ReLU node). The shadow model's theorems are proved
+for chains only: on a graph these errors are measurements, not predictions.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..errors import ConfigError
-from ._sampler import generator_from, relu_layer_indices, sample
+from ._sampler import as_net, generator_from, relu_layer_indices, sample
 
 MEASURES = ("input", "input_scaled", "hidden")
 
@@ -31,15 +36,27 @@ MEASURES = ("input", "input_scaled", "hidden")
 @dataclass(frozen=True)
 class LayerReconstruction:
     """Errors of one layer: `errors[weights][kind][measure]`, weights in trained/random,
-    kind in sample/mean, measure in input/input_scaled/hidden."""
+    kind in sample/mean, measure in input/input_scaled/hidden.
+
+    On a chain `layer` is the layer index and `name` the layer's name; on a graph `layer` is
+    the ReLU node's position among the ReLU nodes, `name` and `node` its node name."""
 
     layer: int
     name: str
     units: int
     errors: dict
+    node: str | None = None
+
+    @property
+    def label(self) -> str:
+        """`L3` on a chain, the node name on a graph."""
+        return self.node if self.node is not None else f"L{self.layer}"
 
     def to_dict(self) -> dict:
-        return dict(layer=self.layer, name=self.name, units=self.units, errors=self.errors)
+        out = dict(layer=self.layer, name=self.name, units=self.units, errors=self.errors)
+        if self.node is not None:
+            out["node"] = self.node
+        return out
 
 
 @dataclass(frozen=True)
@@ -52,32 +69,45 @@ class Reconstruction:
     count: int
     originals: torch.Tensor = field(repr=False)
     images: dict = field(repr=False, default_factory=dict)
+    chain: bool = True
 
     def to_dict(self) -> dict:
-        return dict(rho=self.rho, images=self.count, layers=[lay.to_dict() for lay in self.layers])
+        out = dict(rho=self.rho, images=self.count, layers=[lay.to_dict() for lay in self.layers])
+        if not self.chain:
+            out["chain"] = False  # measurements only: the theorems are for chains
+        return out
 
 
 def random_like(net, generator: torch.Generator):
-    """A ReluNet over a copy of `net.model` with Gaussian weights of the same shapes and scale."""
+    """The same view (chain or graph) over a copy of `net.model` with Gaussian weights of the
+    same shapes and scale (biases redrawn from their own mean and std)."""
     from .. import nets
 
     model = copy.deepcopy(net.model)
     rnet = nets.load(model, input_shape=net.input_shape)
+    layers = rnet.layers if rnet.is_chain else [n.layer for n in rnet.affine_nodes()]
+    seen: set[int] = set()
     with torch.no_grad():
-        for layer in rnet.layers:
+        for layer in layers:
+            if not rnet.is_chain:  # pools, unfolded batch norms: no weights; a shared module: once
+                if not layer.has_weight or layer.kind == "batchnorm" or id(layer.module) in seen:
+                    continue
+                seen.add(id(layer.module))
             w, b = layer._raw()
             if not isinstance(w, torch.nn.Parameter):
                 continue  # average pooling: fixed weights, nothing learned
             rms = w.pow(2).mean().sqrt()
-            w.copy_(torch.randn(w.shape, generator=generator, dtype=w.dtype) * rms)
+            # drawn on the CPU generator, then moved: the same weights on every device
+            w.copy_(torch.randn(w.shape, generator=generator, dtype=w.dtype).to(w.device) * rms)
             if isinstance(b, torch.nn.Parameter) and b.numel() > 1:
-                b.copy_(torch.randn(b.shape, generator=generator, dtype=b.dtype) * b.std() + b.mean())
+                b.copy_(torch.randn(b.shape, generator=generator, dtype=b.dtype).to(b.device) * b.std()
+                        + b.mean())
     return rnet
 
 
-def _errors(net, x: torch.Tensor, h: torch.Tensor, xt: torch.Tensor, i: int) -> dict:
+def _errors(code, x: torch.Tensor, h: torch.Tensor, xt: torch.Tensor) -> dict:
     xf, xtf = x.flatten(1).double(), xt.flatten(1).double()
-    ht = net.forward(xt.to(net.dtype), upto=i).flatten(1).double()
+    ht = code(xt).flatten(1).double()
     hf = h.flatten(1).double()
     cos2 = (xf * xtf).sum(1).pow(2) / (xf.pow(2).sum(1) * xtf.pow(2).sum(1)).clamp(min=1e-300)
     hn = hf.pow(2).sum(1)
@@ -93,9 +123,13 @@ def reconstruct(net, x: torch.Tensor, *, layers=None, rho: float = 0.5, alpha="f
     """Reconstruct images `x` from every ReLU layer with trained and with random weights.
 
     Arguments:
-        net: a `reluscope.nets.ReluNet` (MLP or CNN; conv layers reverse as transposed convs).
+        net: a `reluscope.nets.ReluNet` (MLP or CNN; conv layers reverse as transposed convs),
+            any loaded `Graph` (ResNet, DenseNet: codes at ReLU nodes, reversed through the
+            graph's transpose) or an `nn.Module` (loaded with `x`'s shape); it is run on its
+            own device and dtype.
         x: images `(B, *net.input_shape)`, nonzero.
-        layers: layer indices or names (default: every ReLU layer).
+        layers: layer indices or names (default: every ReLU layer); on a graph, ReLU node
+            names (or positions among the ReLU nodes).
         rho: keep probability of the dropout noise at every reversed layer.
         alpha: scale rule of `sample`; default "fit": real codes are computed from x with
             the same W, so W Wᵀ h is far from the Gaussian prediction and the theory's α
@@ -104,12 +138,16 @@ def reconstruct(net, x: torch.Tensor, *, layers=None, rho: float = 0.5, alpha="f
         generator: seed or generator (random weights and noise).
 
     Returns:
-        A `Reconstruction` with errors per layer and the averaged reconstructions.
+        A `Reconstruction` with errors per layer and the averaged reconstructions. On a graph
+        that is not a chain they are measurements: the theorems are proved for chains only.
     """
+    net = as_net(net, tuple(x.shape[1:]))
     x = x.to(net.device, net.dtype)
     net.check_input(x)
     if bool((x.flatten(1).pow(2).sum(1) == 0).any()):
         raise ConfigError("an image is all zeros; its relative error is undefined; drop it")
+    if not net.is_chain:
+        return _reconstruct_graph(net, x, layers, rho, alpha, generator)
     idx = relu_layer_indices(net, layers)
     gen = generator_from(generator if generator is not None else 0, "cpu")
     nets_ = {"trained": net, "random": random_like(net, gen)}
@@ -121,7 +159,36 @@ def reconstruct(net, x: torch.Tensor, *, layers=None, rho: float = 0.5, alpha="f
             h = n.forward(x, upto=i)
             xs = sample(n, h, layer=i, rho=rho, alpha=alpha, generator=noise)
             xm = sample(n, h, layer=i, rho=1.0, alpha=alpha)
-            errors[kind] = dict(sample=_errors(n, x, h, xs, i), mean=_errors(n, x, h, xm, i))
+
+            def code(xt, n=n, i=i):
+                return n.forward(xt.to(n.dtype), upto=i)
+
+            errors[kind] = dict(sample=_errors(code, x, h, xs), mean=_errors(code, x, h, xm))
             images[(kind, i)] = xm.cpu()
         out.append(LayerReconstruction(i, net.layers[i].name, math.prod(net.layers[i].out_shape), errors))
     return Reconstruction(out, float(rho), len(x), x.cpu(), images)
+
+
+def _reconstruct_graph(net, x, layers, rho, alpha, generator) -> Reconstruction:
+    from ._graph_shadow import graph_sample, relu_sites, site_index
+
+    nodes = relu_sites(net, layers)
+    gen = generator_from(generator if generator is not None else 0, "cpu")
+    nets_ = {"trained": net, "random": random_like(net, gen)}
+    noise = generator_from(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)), net.device)
+    out, images = [], {}
+    for node in nodes:
+        errors = {}
+        i = site_index(net, node)
+        for kind, n in nets_.items():
+            h = n.run(x, keep=[node.name])[node.name]
+            xs = graph_sample(n, h, node.name, rho=rho, alpha=alpha, generator=noise)
+            xm = graph_sample(n, h, node.name, rho=1.0, alpha=alpha)
+
+            def code(xt, n=n, name=node.name):
+                return n.run(xt.to(n.dtype), keep=[name])[name]
+
+            errors[kind] = dict(sample=_errors(code, x, h, xs), mean=_errors(code, x, h, xm))
+            images[(kind, i)] = xm.cpu()
+        out.append(LayerReconstruction(i, node.name, math.prod(node.out_shape), errors, node=node.name))
+    return Reconstruction(out, float(rho), len(x), x.cpu(), images, chain=False)

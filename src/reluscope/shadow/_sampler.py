@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError, ShapeError, UnsupportedLayerError
-from ..nets import require_chain
+from ..nets import as_graph, require_chain
 
 _SAMPLEABLE = ("relu", "identity")
 
@@ -47,6 +47,8 @@ def transpose(layer, h: torch.Tensor) -> torch.Tensor:
     >>> transpose(net[0], torch.ones(1, 2)).shape
     torch.Size([1, 3])
     """
+    if not layer.has_weight or layer.kind == "batchnorm":  # graph-only kinds: the exact adjoint
+        return _adjoint(layer, h.reshape(h.shape[0], *layer.out_shape))
     w, _ = layer.parameters()
     w = w.detach().to(device=h.device, dtype=h.dtype)
     batch = h.shape[0]
@@ -87,6 +89,8 @@ def _adjoint(layer, h: torch.Tensor) -> torch.Tensor:
 
 
 def _affine_in(layer, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    if not layer.has_weight or layer.kind == "batchnorm":  # pools, unfolded batch norms
+        return layer.affine(x.to(layer.dtype), bias=False).to(dtype)
     if layer.weight.dtype == dtype:
         return layer.affine(x, bias=False)
     # Cast through a float64-safe copy of the parameters when dtypes differ.
@@ -101,16 +105,30 @@ def _affine_in(layer, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return F.conv2d(x, w, None, **layer.conv_args)
 
 
+def _window(layer) -> int:
+    """Inputs averaged into one output of a parameter-free pool (its window, on average)."""
+    return max(1, round(math.prod(layer.in_shape) / math.prod(layer.out_shape)))
+
+
 def fan_in(layer) -> int:
-    """Inputs feeding one output unit: `n` for a dense layer, `C_in/groups · kh · kw` for a conv."""
+    """Inputs feeding one output unit: `n` for a dense layer, `C_in/groups · kh · kw` for a conv
+    (the window for a parameter-free pool, 1 for a batch norm)."""
+    if not layer.has_weight:
+        return _window(layer)
+    if layer.kind == "batchnorm":
+        return 1
     w, _ = layer.parameters()
     return int(w.shape[-1]) if layer.kind in ("linear", "locally_connected") else int(w[0].numel())
 
 
 def weight_power(layer) -> float:
     """Mean squared norm of a row of the layer's matrix (`fan_in · σ²` for i.i.d. weights)."""
+    if not layer.has_weight:
+        return 1.0 / _window(layer)  # a row of `window` entries 1/window
     w, _ = layer.parameters()
     w = w.detach().double()
+    if w.dim() == 1:  # an unfolded batch norm: a diagonal map
+        return float(w.pow(2).mean())
     rows = w.pow(2).sum(-1) if layer.kind in ("linear", "locally_connected") else w.pow(2).flatten(1).sum(1)
     return float(rows.mean())
 
@@ -264,6 +282,7 @@ def sample_chain(net, h: torch.Tensor, *, layer: int | str | None = None, rho: f
         `[h, h^(layer-1), ..., x~]`: every level of the sample, top first; the last one has
         the shape of layer `until`'s input.
     """
+    net = require_chain(as_net(net), "sample_chain (use sample or sample_graph on a graph)")
     top = resolve_layer(net, h, layer)
     low = net.index(until)
     if low > top:
@@ -340,11 +359,20 @@ def _fit_step(layer, h: torch.Tensor, rho: float, *, exact_k: bool,
 
 def sample(net, h: torch.Tensor, *, layer: int | str | None = None, rho: float | Sequence[float] = 0.5,
            until: int | str = 0, alpha: str | float | Sequence = "scaled", exact_k: bool = False,
-           generator: torch.Generator | int | None = None) -> torch.Tensor:
+           generator: torch.Generator | int | None = None,
+           input_shape: tuple[int, ...] | None = None) -> torch.Tensor:
     """Draw `x~ ~ p(x | h)` from the shadow model (eq. 1 for one layer, eq. 4 for several).
 
     Arguments are those of `sample_chain`; returns only the bottom level: a tensor
-    `(B, *input shape of layer until)` (the net's input by default).
+    `(B, *input shape of layer until)` (the net's input by default). `net` may be an
+    `nn.Module` (loaded on the fly; `input_shape` when it cannot be inferred), a chain
+    `ReluNet` or any `Graph`.
+
+    On a graph that is not a chain (residual adds, concatenations) `layer` is a ReLU node
+    (by name, e.g. `stage1.0.relu2`, or by its position among the ReLU nodes), the sample
+    runs down to the input (`until` must stay 0), `rho` and `alpha` are single values and
+    alpha="fit" fits one scale per ReLU node (see `reluscope.shadow._graph_shadow`). The
+    theorems are proved for chains only: on a graph the samples are measurements.
 
     >>> import torch
     >>> from reluscope import nets
@@ -353,5 +381,18 @@ def sample(net, h: torch.Tensor, *, layer: int | str | None = None, rho: float |
     >>> x.shape, bool((x >= 0).all())
     (torch.Size([5, 1, 8, 8]), True)
     """
+    net = as_net(net, input_shape)
+    if not net.is_chain:
+        from ._graph_shadow import graph_sample, resolve_code_node
+
+        if until not in (0, None, net.input.name):
+            raise ConfigError("until= is for chains; on a graph the shadow model runs down to the input")
+        node = resolve_code_node(net, h, layer, relu=False)
+        return graph_sample(net, h, node, rho=rho, alpha=alpha, exact_k=exact_k, generator=generator)
     return sample_chain(net, h, layer=layer, rho=rho, until=until, alpha=alpha, exact_k=exact_k,
                         generator=generator)[-1]
+
+
+def as_net(net, input_shape: tuple[int, ...] | None = None):
+    """`net` as a loaded graph (a chain is a `ReluNet`): an `nn.Module` is loaded, a graph kept."""
+    return as_graph(net, tuple(input_shape) if input_shape is not None else None)

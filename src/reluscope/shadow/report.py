@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-from ..nets import require_chain
 from ..report._html import figure_html, paragraph, table_html
 from ..report._registry import Claim, NotApplicable, ReportContext, Section, section
 
@@ -52,10 +51,29 @@ def _theory_table(res) -> str:
                        "fraction within 16(k/t)ln m"], rows)
 
 
+_GRAPH_NOTE = (
+    "This model is a graph, not a chain (it has residual adds, concatenations or fan-outs): the "
+    "shadow model is run backwards through the graph's transpose, but Arora, Liang and Ma's "
+    "theorems are proved for chains of ReLU layers only, so they do not apply here and the "
+    "reconstruction numbers are measurements, not predictions of the theory.")
+
+
+def _code_sites(net) -> list:
+    """Where codes are read: ReLU layer indices on a chain, ReLU node names on a graph (those
+    with only ReLU activations below them, which the shadow model can reverse)."""
+    if net.is_chain:
+        return net.relu_layers()
+    from ._graph_shadow import reversible
+
+    return [n.name for n in net.relu_nodes() if reversible(net, n)]
+
+
 @section("shadow", "Shadow generative model", order=30)
 def build(ctx: ReportContext) -> Section:
     """Theorems 1/3.1/3.2 on Gaussian layers (CI size when quick) and reconstructions of
-    test images from the model's hidden layers, trained vs random weights."""
+    test images from the model's hidden layers, trained vs random weights. On a graph (a
+    ResNet) the reconstructions run through its transpose from ReLU nodes, labelled by node
+    name, and are reported as measurements: the theorems are proved for chains only."""
     from ._plots import plot_multilayer, plot_reconstruction, plot_reconstruction_errors, plot_theorem1
     from ._reconstruct import reconstruct
     from ._theory import run_theory
@@ -78,30 +96,34 @@ def build(ctx: ReportContext) -> Section:
                "h_i unless t ≫ 16 k ln m, so at feasible sizes it zeroes most of h; the log factors "
                "matter. Multilayer recovery is weak at these widths (compare with h̃ = 0).")
 
-    relus = require_chain(ctx.net, "the shadow model").relu_layers() if ctx.net is not None else []
+    chain = ctx.net is None or ctx.net.is_chain
+    relus = _code_sites(ctx.net) if ctx.net is not None else []
     claims = _theory_claims(res)
     try:
         if not relus or ctx.data is None:
-            raise NotApplicable("the model has no ReLU layer or no data")
+            raise NotApplicable("the model has no ReLU layer the shadow model can reverse, or no data")
         x = ctx.data.test.x[: 8 if ctx.quick else 32]
         x = x[x.flatten(1).abs().sum(1) > 0]
         rec = reconstruct(ctx.net, x, layers=_pick_layers(relus), rho=0.5, generator=ctx.seed)
     except NotApplicable as exc:
         body.append(paragraph(f"Reconstruction not applicable: {exc}"))
     else:
+        if not chain:
+            body.append(paragraph(_GRAPH_NOTE + " Layers are named by their ReLU node."))
         body.append(figure_html(plot_reconstruction(rec), "Test images reconstructed from hidden layers: "
                                 "trained vs random weights of the same shapes and scale (dropout-averaged)"))
         body.append(figure_html(plot_reconstruction_errors(rec), "Relative reconstruction error per layer"))
         rows = []
         for lay in rec.layers:
             t, r = lay.errors["trained"], lay.errors["random"]
-            rows.append((f"{lay.layer} ({lay.name})", lay.units, t["mean"]["input"], r["mean"]["input"],
+            label = f"{lay.layer} ({lay.name})" if chain else lay.name
+            rows.append((label, lay.units, t["mean"]["input"], r["mean"]["input"],
                          t["mean"]["input_scaled"], r["mean"]["input_scaled"], t["mean"]["hidden"],
                          r["mean"]["hidden"], t["sample"]["input"], r["sample"]["input"]))
         body.append(table_html(
-            ["layer", "units", "input (trained)", "input (random)", "input, best scale (trained)",
-             "input, best scale (random)", "hidden (trained)", "hidden (random)",
-             "input, one ρ=0.5 sample (trained)", "same (random)"], rows))
+            ["layer" if chain else "ReLU node", "units", "input (trained)", "input (random)",
+             "input, best scale (trained)", "input, best scale (random)", "hidden (trained)",
+             "hidden (random)", "input, one ρ=0.5 sample (trained)", "same (random)"], rows))
         better = sum(lay.errors["trained"]["mean"]["input_scaled"]
                      <= lay.errors["random"]["mean"]["input_scaled"] for lay in rec.layers)
         claims.append(Claim("Trained weights reconstruct images at least as well as random ones",
@@ -113,6 +135,8 @@ def build(ctx: ReportContext) -> Section:
         reading += (f" On {ctx.data.spec.name}, trained weights reconstruct no worse than random ones at "
                     f"{better} of {len(rec.layers)} layers (Gilbert et al. report relative errors "
                     "0.33–0.69 learned vs 0.35–0.44 random for CNN layers 1–4).")
+        if not chain:
+            reading += " " + _GRAPH_NOTE
     return Section("Shadow generative model", "".join(body), numbers, reading, json=json, claims=claims)
 
 
