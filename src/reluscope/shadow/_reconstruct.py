@@ -78,11 +78,13 @@ class Reconstruction:
         return out
 
 
-def random_like(net, generator: torch.Generator):
-    """The same view (chain or graph) over a copy of `net.model` with Gaussian weights of the
-    same shapes and scale (biases redrawn from their own mean and std)."""
+def random_like(net, generator: torch.Generator, input_shape: tuple[int, ...] | None = None):
+    """The same view (chain or graph) over a copy of the model (`net`: an `nn.Module` or a
+    loaded graph) with Gaussian weights of the same shapes and scale (biases redrawn from
+    their own mean and std)."""
     from .. import nets
 
+    net = nets.as_graph(net, input_shape)
     model = copy.deepcopy(net.model)
     rnet = nets.load(model, input_shape=net.input_shape)
     layers = rnet.layers if rnet.is_chain else [n.layer for n in rnet.affine_nodes()]
