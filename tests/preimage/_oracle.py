@@ -59,3 +59,37 @@ def oracle_omni(M: np.ndarray) -> bool:
                 return False
             assert res.status == 0, res.message
     return True
+
+
+def oracle_kind_primal(W: np.ndarray, b: np.ndarray, x: np.ndarray, zero: float = 1e-9,
+                       lp_tol: float = 1e-7) -> str:
+    """Kind of the pre-image from one or two primal LPs over directions in input space.
+
+    The second formulation, independent of the classifier's (a dual LP over lambda in the
+    null-space coordinates of W_P): rows split as the classifier states them (|z_i| at
+    most `zero` times its terms is tight), then the pre-image is unbounded iff some v != 0
+    has W_P v = 0, W_Z v <= 0: max 1^T(-W_Z v) over the box |v| <= 1 is positive, or
+    [W_P; W_Z] is rank deficient. It is a single point iff the same holds for no v with
+    W_P v = 0, W_T v <= 0 (T: the tight rows).
+    """
+    z = W @ x + b
+    lo = zero * (np.abs(W) @ np.abs(x) + np.abs(b))
+    P, T = z > lo, np.abs(z) <= lo
+    if _cone_is_zero(W[P], W[~P]) is False:
+        return "unbounded"
+    return "singleton" if _cone_is_zero(W[P], W[T]) else "compact"
+
+
+def _cone_is_zero(E: np.ndarray, A: np.ndarray, lp_tol: float = 1e-7) -> bool:
+    """Whether {v : E v = 0, A v <= 0} = {0}."""
+    n = E.shape[1]
+    both = np.vstack([E, A])
+    if len(both) == 0 or np.linalg.matrix_rank(both) < n:
+        return False
+    if len(A) == 0:
+        return True
+    # max 1^T(-A v) = -min (1^T A) v
+    res = linprog(A.sum(axis=0), A_ub=A, b_ub=np.zeros(len(A)), A_eq=E if len(E) else None,
+                  b_eq=np.zeros(len(E)) if len(E) else None, bounds=[(-1.0, 1.0)] * n, method="highs")
+    assert res.status == 0, res.message
+    return -res.fun <= lp_tol * np.abs(A).sum()

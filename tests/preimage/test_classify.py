@@ -83,21 +83,26 @@ def test_counts_and_torch_inputs():
         assert res.null_dim == 5 - res.rank
 
 
-def test_ambiguous_zero_is_undecided():
+def test_near_zero_preactivation_is_decided_exactly():
     W = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]])
     x = np.array([1.0, 1.0])
-    b = np.array([-1.0 + 1e-8, 0.0, 0.0])  # z_0 = 1e-8: neither clearly zero nor clearly not
+    b = np.array([-1.0 + 1e-8, 0.0, 0.0])  # z_0 = 1e-8: inside the band above the zero threshold
     res = classify(W, b, x)
-    assert res.kind == "undecided" and "zero" in res.status
-    b[0] = -1.0  # exactly zero: decided
-    assert classify(W, b, x).kind != "undecided"
+    assert res.kind == oracle_kind(W, b, x) == "singleton"
+    assert res.exact_signs == 1 and res.z_margin == pytest.approx(0.5e-8, rel=1e-6)
+    b[0] = -1.0 - 1e-8  # just negative: row 0 is inactive, not tight; rows 1, 2 leave a ray
+    res = classify(W, b, x)
+    assert res.kind == oracle_kind(W, b, x) and res.n_positive == 1 and res.n_tight == 0
+    b[0] = -1.0  # exactly zero: a tight row, no exact arithmetic needed
+    res = classify(W, b, x)
+    assert res.exact_signs == 0 and res.n_tight == 1 and res.kind == oracle_kind(W, b, x)
 
 
 def test_ambiguous_zero_does_not_matter_when_clear_rows_span():
     W = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     b = np.array([0.0, 0.0, -2.0 + 1e-8])  # z = (1, 1, 1e-8): the first two rows pin x down
     res = classify(W, b, np.ones(2))
-    assert res.kind == "singleton" and "zero band" in res.reason
+    assert res.kind == "singleton" and res.exact_signs == 1 and res.n_positive == 3
 
 
 def test_ambiguous_rank_is_undecided():

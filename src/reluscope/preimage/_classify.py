@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -47,6 +48,9 @@ class PreimageResult:
             `direction` (a unit v in input space with `W_P v = 0`, `W_Z v <= 0`: the
             pre-image contains the ray x + s v) or None.
         certificate: the vector itself.
+        exact_signs: pre-activations too close to zero for the floating-point test (in
+            the band above `tol.zero`) whose sign was decided in exact rational arithmetic.
+        z_margin: for those, the smallest `|z_i|` relative to the size of its terms.
         seconds: wall time.
     """
 
@@ -61,6 +65,8 @@ class PreimageResult:
     lp_value: float | None = None
     certificate_kind: str | None = None
     certificate: np.ndarray | None = None
+    exact_signs: int = 0
+    z_margin: float | None = None
     seconds: float = 0.0
 
     def to_dict(self, certificate: bool = False) -> dict:
@@ -127,31 +133,29 @@ def _classify(W, b, x, tol: Tolerances, search: bool) -> PreimageResult:
     scale = np.abs(W) @ np.abs(x) + np.abs(b)  # size of the terms: rounding is relative to it
     lo = tol.zero * scale
     P, T = z > lo, np.abs(z) <= lo
+    band = np.flatnonzero((np.abs(z) > lo) & (np.abs(z) <= tol.band * lo))
+    exact = dict(exact_signs=len(band), z_margin=None)
+    if len(band):
+        # Too close to zero for the floating-point test: the data are exact binary
+        # numbers, so the sign of W_i x + b_i is decided exactly, with rationals.
+        signs = exact_signs(W[band], b[band], x)
+        P[band], T[band] = signs > 0, signs == 0
+        exact["z_margin"] = float((np.abs(z[band]) / scale[band]).min())
     n_pos, n_tight = int(P.sum()), int(T.sum())
-    ambiguous = (np.abs(z) > lo) & (np.abs(z) <= tol.band * lo)
-    clear = P & ~ambiguous
-    rank, N, decided = _null_space(W[clear], n, tol, ref=float(np.linalg.norm(W, axis=1).max()))
+    rank, N, decided = _null_space(W[P], n, tol, ref=float(np.linalg.norm(W, axis=1).max()))
     if not decided:
         return PreimageResult("undecided", n_pos, n_tight, None, None,
                               "rank of the active rows inside the undecided band",
-                              status="rank test inside the undecided band")
+                              status="rank test inside the undecided band", **exact)
     if rank == n:
-        # The clearly positive rows alone span the input: a singleton whatever the
-        # ambiguous pre-activations are (more equations cannot enlarge a point).
-        reason = "rank: active rows span the input"
-        if ambiguous.any():
-            reason += f" (without the {int(ambiguous.sum())} pre-activations in the zero band)"
-        return PreimageResult("singleton", n_pos, n_tight, rank, 0, reason)
-    if ambiguous.any():
-        return PreimageResult("undecided", n_pos, n_tight, None, None,
-                              "a pre-activation is neither clearly zero nor clearly nonzero",
-                              status="zero test inside the undecided band")
+        return PreimageResult("singleton", n_pos, n_tight, rank, 0, "rank: active rows span the input",
+                              **exact)
     d = n - rank
     Zrows = ~P
     M = W[Zrows] @ N
     row_scale = float(np.linalg.norm(W, axis=1).max())
     omni = is_omnidirectional(M, tol, row_scale=row_scale, search=search)
-    base = dict(n_positive=n_pos, n_tight=n_tight, rank=rank, null_dim=d)
+    base = dict(n_positive=n_pos, n_tight=n_tight, rank=rank, null_dim=d, **exact)
     if omni.omnidirectional is None:
         return _result("undecided", "omnidirectionality of W_Z N undecided", omni, base)
     if not omni.omnidirectional:
@@ -168,6 +172,21 @@ def _classify(W, b, x, tol: Tolerances, search: bool) -> PreimageResult:
             return _result("singleton", "tight rows omnidirectional for the point", tight, base,
                            "lambda", lam)
     return _result("compact", "W_Z N is omnidirectional", omni, base, "lambda", omni.lam)
+
+
+def exact_signs(W: np.ndarray, b: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The exact signs (-1, 0, 1) of `W x + b`, every float read as the rational it is.
+
+    >>> W = np.array([[1e16, 1.0, -1e16]])  # in floating point W @ 1 = 0
+    >>> (W @ np.ones(3)).tolist(), exact_signs(W, np.zeros(1), np.ones(3)).tolist()
+    ([0.0], [1])
+    """
+    xs = [Fraction(v) for v in x.tolist()]
+    out = []
+    for row, bias in zip(W.tolist(), b.tolist()):
+        total = Fraction(bias) + sum(Fraction(w) * v for w, v in zip(row, xs) if w and v)
+        out.append((total > 0) - (total < 0))
+    return np.array(out, dtype=int)
 
 
 def _result(kind, reason, omni: OmniResult, base, cert_kind=None, cert=None) -> PreimageResult:
