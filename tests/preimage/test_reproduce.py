@@ -37,3 +37,23 @@ def test_full_reproduction_on_mnist(mnist_dir):
     sparse = d["protocols"][1]
     assert 300 <= sparse["n_positive"]["mean"] <= 1000
     assert all(run["counts"]["undecided"] == 0 for run in [*d["protocols"], *d["random"]])
+
+
+def _run(name, kinds_positives):
+    from reluscope.preimage import BatchResult, PreimageResult
+    from reluscope.preimage._reproduce import LayerRun
+
+    results = tuple(PreimageResult(kind, pos, 0, None, None, "test") for kind, pos in kinds_positives)
+    return LayerRun(name, "test", BatchResult(results, 0.0, 1))
+
+
+def test_a_layer_outside_the_slides_regime_leaves_the_claim_undecided():
+    from reluscope.preimage._reproduce import PreimageReproduction
+
+    standard = _run("standard", [("singleton", 1200)] * 4)
+    dense = _run("sparse", [("singleton", 1195)] * 4)  # 1 epoch: not the slide's regime
+    sparse = _run("sparse", [("compact", 600), ("unbounded", 400), ("singleton", 900), ("compact", 500)])
+    outside = PreimageReproduction([standard, dense], [], 784).claims(quick=True)[1]
+    inside = PreimageReproduction([standard, sparse], [], 784).claims(quick=True)[1]
+    assert outside.holds is None and "cannot decide" in outside.measured
+    assert inside.holds is True
