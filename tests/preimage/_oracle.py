@@ -75,7 +75,9 @@ def oracle_kind_primal(W: np.ndarray, b: np.ndarray, x: np.ndarray, zero: float 
     z = W @ x + b
     lo = zero * (np.abs(W) @ np.abs(x) + np.abs(b))
     P, T = z > lo, np.abs(z) <= lo
-    if _cone_is_zero(W[P], W[~P]) is False:
+    if P.sum() >= W.shape[1] and np.linalg.matrix_rank(W[P]) == W.shape[1]:
+        return "singleton"  # the equalities alone pin x down
+    if not _cone_is_zero(W[P], W[~P]):
         return "unbounded"
     return "singleton" if _cone_is_zero(W[P], W[T]) else "compact"
 
@@ -92,4 +94,4 @@ def _cone_is_zero(E: np.ndarray, A: np.ndarray, lp_tol: float = 1e-7) -> bool:
     res = linprog(A.sum(axis=0), A_ub=A, b_ub=np.zeros(len(A)), A_eq=E if len(E) else None,
                   b_eq=np.zeros(len(E)) if len(E) else None, bounds=[(-1.0, 1.0)] * n, method="highs")
     assert res.status == 0, res.message
-    return -res.fun <= lp_tol * np.abs(A).sum()
+    return bool(-res.fun <= lp_tol * np.abs(A).sum())
