@@ -13,6 +13,7 @@ from reluscope import nets
 from reluscope.errors import ConfigError, ResourceError
 from reluscope.jacobian import spectra
 from reluscope.jacobian._graph_spectra import estimate_graph_bytes, graph_outputs
+from reluscope.jacobian._jacobians import input_chunks
 
 from ..graph_models import ALL
 
@@ -93,22 +94,21 @@ def test_node_selection_active_units_and_lookup():
         spectra(graph, x, layers=["no_such_node"])
 
 
-def test_memory_refused_and_grouped():
-    model, shape = ALL["dense_cat"]()
+def test_memory_refused_up_front_and_estimate_from_window_shapes():
+    model, shape = ALL["tiny_resnet"]()
     x = torch.randn(1, *shape)
     with pytest.raises(ResourceError, match="max_bytes"):
         spectra(model, x, max_bytes=10_000)
-    full = spectra(model, x)
-    # a limit that holds one node at a time still gives the same values, in several groups
     graph = nets.load(model, input_shape=shape).copy(dtype=torch.float64)
     outs = graph_outputs(graph)
-    biggest = max(outs, key=lambda o: o.size)
-    width = min(192, math.prod(shape))
-    need = estimate_graph_bytes(graph, [biggest], math.prod(shape), width)
-    small = spectra(model, x, max_bytes=need + 8 * (math.prod(shape) + width) * biggest.size // 2)
-    assert "1 group" not in small.notes[0]
-    for a, b in zip(full, small):
-        np.testing.assert_allclose(a.singular_values, b.singular_values, rtol=1e-12, atol=0)
+    n = math.prod(shape)
+    whole = estimate_graph_bytes(graph, outs, input_chunks(shape, 192), workers=2)
+    tiles = estimate_graph_bytes(graph, outs, input_chunks(shape, 4), workers=2)
+    assert tiles < whole  # small tiles: smaller windows in the early convolutions
+    # at least the largest node's Jacobian, copied for its solve
+    assert whole >= 8 * n * max(o.size for o in outs)
+    full = spectra(model, x, max_bytes=whole)
+    assert len(full) == len(outs)
 
 
 def test_chain_path_unchanged():

@@ -5,8 +5,11 @@ full singular values of its Jacobian with respect to the input at each sample, t
 numerical rank, the condition number over the nonzero part and the active units
 (Behrmann et al. 2018, PAPERS.md §2). `mask_product` / `check_mask_product` rebuild the
 Jacobians as products of layer matrices and ReLU masks; `lemma_check` / `lemma_checks`
-test the lemma on removing weakly correlated rows. The paper's reproduction lives in
-`reluscope.jacobian._reproduce` (`reluscope reproduce behrmann --part stability`).
+test the lemma on removing weakly correlated rows. On a model that is not a chain (a
+`Graph`: residual nets, concatenations) each node has one output (stage `out`): spectra and
+Jacobians of every node, the lemma at every ReLU node (A = Jacobian of the node it reads),
+and the mask product summed over paths where branches join. The paper's reproduction lives
+in `reluscope.jacobian._reproduce` (`reluscope reproduce behrmann --part stability`).
 """
 
 from ._jacobians import DEFAULT_MAX_BYTES, Output, jacobians, outputs

@@ -34,6 +34,8 @@ class Output:
         stage: `pre` (affine output, before the activation) or `post` (after it).
         shape: per-sample shape of the output.
         activation: the layer's activation (`relu`, `identity`, ...).
+        inputs: on a graph (stage `out`, one output per node), the names of the nodes it
+            reads (a ReLU node's input is its pre-activation); empty on a chain.
     """
 
     index: int
@@ -42,6 +44,7 @@ class Output:
     stage: str
     shape: tuple[int, ...]
     activation: str
+    inputs: tuple[str, ...] = ()
 
     @property
     def size(self) -> int:
@@ -52,8 +55,11 @@ class Output:
         return f"{self.index}: {self.name} ({self.stage})"
 
     def to_dict(self) -> dict:
-        return dict(index=self.index, layer=self.layer, name=self.name, stage=self.stage,
-                    shape=list(self.shape), activation=self.activation)
+        d = dict(index=self.index, layer=self.layer, name=self.name, stage=self.stage,
+                 shape=list(self.shape), activation=self.activation)
+        if self.inputs:
+            d["inputs"] = list(self.inputs)
+        return d
 
 
 def as_net(model_or_net, x: torch.Tensor | None = None, dtype: torch.dtype | None = None):
@@ -75,6 +81,24 @@ def as_net(model_or_net, x: torch.Tensor | None = None, dtype: torch.dtype | Non
     if dtype is not None and net.dtype != dtype:
         net = net.copy(dtype=dtype)
     return net
+
+
+def non_chain(model_or_net, x):
+    """The loaded graph when `model_or_net` is not a chain (a ReluNet), else None."""
+    from ..nets import Graph, ReluNet, load
+
+    if isinstance(model_or_net, ReluNet):
+        return None
+    if isinstance(model_or_net, Graph):
+        return model_or_net
+    if isinstance(model_or_net, nn.Module) and isinstance(x, torch.Tensor):
+        shape = tuple(x.shape[1:] if x.dim() > 1 else x.shape)
+        try:
+            graph = load(model_or_net, input_shape=shape)
+        except Exception:  # noqa: BLE001 - let the chain path report the problem as before
+            return None
+        return None if isinstance(graph, ReluNet) else graph
+    return None
 
 
 def as_batch(net, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -359,7 +383,10 @@ def jacobians(model_or_net, x: torch.Tensor, layers: Iterable[int | str] | None 
     """Explicit Jacobians `d output / d input` of every selected layer output.
 
     Arguments:
-        model_or_net: an `nn.Module` (imported with `reluscope.nets.load`) or a ReluNet.
+        model_or_net: an `nn.Module` (imported with `reluscope.nets.load`), a ReluNet or
+            a `Graph`. A model that is not a chain takes the graph path: one `out` output
+            per node, `layers` picks nodes by name or position in `graph.nodes` and
+            `stages` does not apply.
         x: one sample `(*input_shape)` or a batch `(B, *input_shape)`.
         layers: layer indices or names (default: all); each gives its `pre` output and,
             unless the activation is the identity, its `post` output.
@@ -376,6 +403,11 @@ def jacobians(model_or_net, x: torch.Tensor, layers: Iterable[int | str] | None 
     >>> [tuple(j.shape) for j in J.values()]
     [(1, 4, 3), (1, 4, 3), (1, 2, 3)]
     """
+    graph = non_chain(model_or_net, x)
+    if graph is not None:
+        from ._graph_spectra import graph_jacobians
+
+        return graph_jacobians(graph, x, layers, dtype, chunk, max_bytes)
     net = as_net(model_or_net, x, dtype)
     xb = as_batch(net, x, dtype)
     outs = outputs(net, layers, stages)

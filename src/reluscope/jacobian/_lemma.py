@@ -12,7 +12,8 @@ every removed row and equals the lemma's bound when a_k is in the row space.
 
 On a net, A is the Jacobian of a ReLU layer's pre-activation w.r.t. the input and I
 its inactive units, so D_I A is the post-activation Jacobian whose spectrum `spectra`
-reports.
+reports. On a graph the same holds at every ReLU node: A is the Jacobian of the node it
+reads (a convolution, a residual sum, ...) and D_I A that of the ReLU node.
 """
 
 from __future__ import annotations
@@ -25,7 +26,17 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, ShapeError
-from ._jacobians import DEFAULT_MAX_BYTES, Output, as_batch, as_net, jacobians, outputs, single_threaded
+from ._jacobians import (
+    DEFAULT_MAX_BYTES,
+    Output,
+    as_batch,
+    as_net,
+    check_bytes,
+    jacobians,
+    non_chain,
+    outputs,
+    single_threaded,
+)
 
 
 @dataclass(frozen=True)
@@ -144,7 +155,8 @@ def lemma_check(A: torch.Tensor | np.ndarray, removed, candidates: int = 256,
 
 @dataclass(frozen=True)
 class LayerLemma:
-    """The lemma on one ReLU layer at one sample: A = Jacobian of the pre-activation."""
+    """The lemma on one ReLU layer (or ReLU node of a graph) at one sample: A = Jacobian of
+    the pre-activation; `output` is the post-activation output (the ReLU node)."""
 
     output: Output
     sample: int
@@ -163,7 +175,14 @@ def lemma_checks(model_or_net, x: torch.Tensor, layers: Iterable[int | str] | No
     units), I its inactive units, so D_I A is the post-activation Jacobian. Layers
     whose explicit Jacobian would exceed `max_bytes` raise a ResourceError: select
     layers with `layers=`.
+
+    On a model that is not a chain (a `Graph`), `layers` picks ReLU nodes by name or
+    position (default: every ReLU node; other nodes are skipped) and A is the Jacobian of
+    the node each ReLU reads; all are taken from one forward sweep per sample.
     """
+    graph = non_chain(model_or_net, x)
+    if graph is not None:
+        return _graph_lemma_checks(graph, x, layers, candidates, seed, max_bytes)
     net = as_net(model_or_net, x, torch.float64)
     xb = as_batch(net, x, torch.float64)
     relu = [o for o in outputs(net, layers) if o.stage == "pre" and net.layers[o.layer].is_relu]
@@ -177,4 +196,35 @@ def lemma_checks(model_or_net, x: torch.Tensor, layers: Iterable[int | str] | No
             removed = z[b].reshape(-1) <= 0
             result.append(LayerLemma(post, b, lemma_check(pre[b], removed, candidates, seed)))
         del pre
+    return result
+
+
+def _graph_lemma_checks(graph, x, layers, candidates, seed, max_bytes) -> list[LayerLemma]:
+    from ._graph_spectra import _sweep_sizes, cast, graph_outputs, input_chunks, node_jacobians
+
+    graph = cast(graph, torch.float64)
+    xb = as_batch(graph, x, torch.float64)
+    relus = [o for o in graph_outputs(graph, layers) if graph.nodes[o.layer].is_relu]
+    if not relus:
+        return []
+    pos = {node.name: i for i, node in enumerate(graph.nodes)}
+    pre: dict[int, list[Output]] = {}  # pre-activation node -> the ReLU nodes reading it
+    for o in relus:
+        pre.setdefault(pos[graph.node(o.inputs[0]).name], []).append(o)
+    n = math.prod(graph.input_shape)
+    biggest = max(math.prod(graph.nodes[i].out_shape) for i in pre)
+    peak, _ = _sweep_sizes(graph, input_chunks(graph.input_shape, 256), max(pre) + 1, torch.float64)
+    # A, its kept rows and their Gram matrix, next to the sweep's live windows
+    check_bytes(8 * (peak + 2 * biggest * n + min(biggest, n) ** 2), max_bytes, "the lemma checks")
+    result = []
+    with single_threaded():  # the sweep's operations are small; threads would wait for each other
+        for b in range(xb.shape[0]):
+            x1 = xb[b:b + 1]
+            with torch.no_grad():
+                values = graph.run(x1)
+            for i, A in node_jacobians(graph, x1, pre, values=values):
+                removed = values[graph.nodes[i].name].reshape(-1) <= 0
+                check = lemma_check(A, removed, candidates, seed)
+                result.extend(LayerLemma(o, b, check) for o in pre[i])
+    result.sort(key=lambda r: (r.output.index, r.sample))
     return result

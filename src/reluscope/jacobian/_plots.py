@@ -18,28 +18,46 @@ def _pyplot():
     return plt
 
 
+def is_graph(spec: JacobianSpectra) -> bool:
+    """Spectra of a graph's nodes (stage `out`) rather than of a chain's layers."""
+    return any(s.output.stage == "out" for s in spec)
+
+
+def relu_before_after(spec: JacobianSpectra) -> list[tuple[int, int]]:
+    """(before, after) output indices of every ReLU: on a chain a layer's `pre` and `post`,
+    on a graph a ReLU node's input and the node itself (where both were analysed)."""
+    if not is_graph(spec):
+        return [(s.output.index - 1, s.output.index) for s in spec
+                if s.output.stage == "post" and s.output.activation == "relu"]
+    by_name = {s.output.name: s.output for s in spec}
+    return [(by_name[s.output.inputs[0]].index, s.output.index) for s in spec
+            if s.output.activation == "relu" and s.output.inputs and s.output.inputs[0] in by_name]
+
+
 def relu_pairs(spec: JacobianSpectra, depths: int = 2) -> list[int]:
     """Output indices of `depths` ReLU layers (pre and post), spread over the depth.
 
-    For the CIFAR CNN and two depths these are the paper's layers 3, 4, 9 and 10.
+    For the CIFAR CNN and two depths these are the paper's layers 3, 4, 9 and 10. On a
+    graph, the ReLU nodes take the layers' place and the node each reads is "pre".
     """
-    posts = [s.output for s in spec if s.output.stage == "post" and s.output.activation == "relu"]
-    if not posts:
+    pairs = relu_before_after(spec)
+    if not pairs:
         return []
-    if len(posts) >= 5 and depths == 2:
-        chosen = [posts[1], posts[4]]  # paper: the 2nd and 5th convolutions
+    if len(pairs) >= 5 and depths == 2:
+        chosen = [pairs[1], pairs[4]]  # paper: the 2nd and 5th convolutions
     else:
-        picks = np.unique(np.linspace(0, len(posts) - 1, min(depths, len(posts))).round().astype(int))
-        chosen = [posts[i] for i in picks]
-    return [i for o in chosen for i in (o.index - 1, o.index)]
+        picks = np.unique(np.linspace(0, len(pairs) - 1, min(depths, len(pairs))).round().astype(int))
+        chosen = [pairs[i] for i in picks]
+    return [i for pair in chosen for i in pair]
 
 
 def plot_spectra(spec: JacobianSpectra, indices: Sequence[int] | None = None, ax=None,
-                 title: str = "", band: bool = True):
+                 title: str = "", band: bool = True, labels: dict[int, str] | None = None):
     """Singular values (log scale) against index for the outputs `indices` (default all).
 
     Each line is the median over samples; the band spans the samples' minimum to maximum.
-    Values reported as 0 (below the numerical resolution) are left out.
+    Values reported as 0 (below the numerical resolution) are left out. `labels` names
+    outputs by index (default: layer or node, and stage).
 
     Returns:
         The matplotlib figure.
@@ -54,7 +72,7 @@ def plot_spectra(spec: JacobianSpectra, indices: Sequence[int] | None = None, ax
     for s, color in zip(chosen, colors):
         med, lo, hi = _bands(s)
         idx = np.arange(1, len(med) + 1)
-        ax.plot(idx, med, color=color, lw=1.4, label=_label(s))
+        ax.plot(idx, med, color=color, lw=1.4, label=(labels or {}).get(s.output.index) or _label(s))
         if band and s.singular_values.shape[0] > 1:
             ax.fill_between(idx, lo, hi, color=color, alpha=0.2, lw=0)
     ax.set(yscale="log", xlabel="index of singular value", ylabel="singular value", title=title)
@@ -81,6 +99,8 @@ def _bands(s: LayerSpectrum) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _label(s: LayerSpectrum) -> str:
     o = s.output
+    if o.stage == "out":
+        return f"node {o.index}: {o.name}"
     stage = "before ReLU" if o.stage == "pre" and o.activation == "relu" else (
         "after ReLU" if o.stage == "post" else o.stage)
     return f"layer {o.index} (module {o.name}, {stage})"
@@ -89,11 +109,33 @@ def _label(s: LayerSpectrum) -> str:
 def effect_of_relu_figure(spec: JacobianSpectra, depths: int = 2):
     """The paper's "effect of ReLU": spectra before and after a ReLU at `depths` depths."""
     idx = relu_pairs(spec, depths)
-    return plot_spectra(spec, idx, title="Effect of ReLU")
+    labels = None
+    if is_graph(spec):
+        names = {s.output.index: s.output.name for s in spec}
+        labels = {}
+        for before, after in zip(idx[::2], idx[1::2]):
+            labels[before] = f"{names[before]} (before ReLU {names[after]})"
+            labels[after] = f"{names[after]} (after ReLU)"
+    return plot_spectra(spec, idx, title="Effect of ReLU", labels=labels)
+
+
+def decay_indices(spec: JacobianSpectra, most: int = 12) -> list[int] | None:
+    """Outputs for the decay figure: all of a chain's (None); on a graph with more than
+    `most` nodes, the ReLU nodes and the last node, at most `most` spread over the depth."""
+    if not is_graph(spec) or len(spec) <= most:
+        return None
+    keep = [s.output.index for s in spec if s.output.activation == "relu"]
+    keep = keep + [spec.layers[-1].output.index]
+    if len(keep) > most:
+        keep = [keep[i] for i in np.unique(np.linspace(0, len(keep) - 1, most).round().astype(int))]
+    return keep
 
 
 def decay_figure(spec: JacobianSpectra, indices: Sequence[int] | None = None):
-    """The paper's "decay over layers": every output's spectrum (or `indices`)."""
+    """The paper's "decay over layers": every output's spectrum (or `indices`; on a large
+    graph by default those of `decay_indices`)."""
+    if indices is None:
+        indices = decay_indices(spec)
     return plot_spectra(spec, indices, title="Decay over layers", band=True)
 
 
@@ -112,3 +154,8 @@ def summary_rows(spec: JacobianSpectra) -> list[tuple]:
 
 SUMMARY_HEADER = ["#", "layer", "stage", "shape", "rank", "σ_max", "σ_min (nonzero)", "condition",
                   "active units", "method"]
+
+
+def summary_header(spec: JacobianSpectra) -> list[str]:
+    """`SUMMARY_HEADER`, with `node` for `layer` on a graph."""
+    return [("node" if h == "layer" and is_graph(spec) else h) for h in SUMMARY_HEADER]

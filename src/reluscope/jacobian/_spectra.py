@@ -47,6 +47,7 @@ from ._jacobians import (
     basis_window,
     check_bytes,
     input_chunks,
+    non_chain,
     outputs,
     propagate_windows,
     single_threaded,
@@ -138,7 +139,8 @@ def spectra(model_or_net, x: torch.Tensor, layers: Iterable[int | str] | None = 
         model_or_net: an `nn.Module`, a `reluscope.nets.ReluNet` or a `Graph`. A model
             that is not a chain (residual adds, concatenations, smooth activations) takes
             the graph path (`_graph_spectra`): one `out` output per node, `layers` picks
-            nodes by name or position in `graph.nodes`.
+            nodes by name or position in `graph.nodes`; a ReLU node's "before" is the node
+            it reads (`Output.inputs`), whose spectrum is reported with the others.
         x: one sample `(*input_shape)` or a batch `(B, *input_shape)`.
         layers: layer indices or names (default: all). Each gives its `pre` output and,
             unless the activation is the identity, its `post` output.
@@ -163,7 +165,7 @@ def spectra(model_or_net, x: torch.Tensor, layers: Iterable[int | str] | None = 
         raise ConfigError(f"unknown method '{method}'; use one of {', '.join(METHODS)}")
     if not rtol > 0:
         raise ConfigError(f"rtol must be positive, got {rtol}")
-    graph = _non_chain(model_or_net, x)
+    graph = non_chain(model_or_net, x)
     if graph is not None:
         from ._graph_spectra import graph_spectra
 
@@ -189,24 +191,6 @@ def spectra(model_or_net, x: torch.Tensor, layers: Iterable[int | str] | None = 
             active, tuple(r["method"] for r in rows), np.array([r["bound"] for r in rows])))
     return JacobianSpectra(tuple(result), xb.shape[0], net.input_shape, str(dtype).replace("torch.", ""),
                            method, rtol, time.perf_counter() - start)
-
-
-def _non_chain(model_or_net, x):
-    """The loaded graph when `model_or_net` is not a chain (a ReluNet), else None."""
-    from ..nets import Graph, ReluNet, load
-
-    if isinstance(model_or_net, ReluNet):
-        return None
-    if isinstance(model_or_net, Graph):
-        return model_or_net
-    if isinstance(model_or_net, torch.nn.Module) and isinstance(x, torch.Tensor):
-        shape = tuple(x.shape[1:] if x.dim() > 1 else x.shape)
-        try:
-            graph = load(model_or_net, input_shape=shape)
-        except Exception:  # noqa: BLE001 - let the chain path report the problem as before
-            return None
-        return None if isinstance(graph, ReluNet) else graph
-    return None
 
 
 # -- memory -------------------------------------------------------------------------------
@@ -299,18 +283,29 @@ def _sample_spectra(net, x1, outs, chunks, method, rtol, max_bytes) -> list[dict
 
 def _spectrum(blocks, widths, m: int, n: int, method: str, rtol: float, max_bytes: float) -> dict:
     """Singular values of the m×n Jacobian given as column blocks restricted to their rows."""
-    dtype = blocks[0][1].dtype
-    eps = torch.finfo(dtype).eps
     union = torch.unique(torch.cat([r for r, _ in blocks]))
-    mu = len(union)
-    k = min(m, n)
-    d = max(mu, n)
+    return _solve(len(union), m, n, blocks[0][1].dtype, lambda: _gram(blocks, widths, union, m, n),
+                  lambda: _explicit(blocks, widths, union, m, n), method, rtol, max_bytes)
+
+
+def _solve(mu: int, m: int, n: int, dtype, gram, explicit, method: str, rtol: float,
+           max_bytes: float, n_full: int | None = None) -> dict:
+    """Singular values of an m×n Jacobian with `mu` rows ever nonzero, from `gram()` (its
+    smaller Gram matrix) or `explicit()` (the matrix itself, any orientation).
+
+    `n_full`: the input dimension when the n columns are the Jacobian times an orthonormal
+    basis of its row space (same singular values); it sets the resolution and the length.
+    """
+    eps = torch.finfo(dtype).eps
+    n_full = n if n_full is None else n_full
+    k = min(m, n_full)
+    d = max(mu, n_full)
     sv = np.zeros(k)
     if mu == 0:
         return dict(sv=sv, rank=0, cond=float("nan"), method="gram", bound=0.0)
     used = method
     if method in ("auto", "gram"):
-        lam = torch.linalg.eigvalsh(_gram(blocks, widths, union, m, n)).flip(0)
+        lam = torch.linalg.eigvalsh(gram()).flip(0)
         lam_max = float(lam[0])
         rank = int((lam > d * eps * lam_max).sum()) if lam_max > 0 else 0
         s = lam[:rank].clamp_min(0).sqrt()
@@ -321,7 +316,7 @@ def _spectrum(blocks, widths, m: int, n: int, method: str, rtol: float, max_byte
             if need <= max_bytes:
                 used = "svd"
     if used == "svd":
-        s = torch.linalg.svdvals(_explicit(blocks, widths, union, m, n))
+        s = torch.linalg.svdvals(explicit())
         smax = float(s[0])
         rank = int((s > d * eps * smax).sum()) if smax > 0 else 0
         s = s[:rank]

@@ -45,7 +45,7 @@ def command(model, data, n_samples, layers, method, rtol, max_memory, input_shap
     from ..data import load as load_data
     from ..errors import ConfigError
     from . import spectra
-    from ._plots import SUMMARY_HEADER, decay_figure, effect_of_relu_figure, summary_rows
+    from ._plots import decay_figure, effect_of_relu_figure, summary_header, summary_rows
 
     if n_samples < 1:
         raise ConfigError(f"--n must be at least 1, got {n_samples}")
@@ -61,7 +61,7 @@ def command(model, data, n_samples, layers, method, rtol, max_memory, input_shap
     echo(f"spectra of {len(idx)} test samples of {ds.spec.name}")
     spec = spectra(net, ds.test.x[idx], layers=chosen, method=method, rtol=rtol,
                    max_bytes=max_memory * 2**30)
-    click.echo(_table(SUMMARY_HEADER, summary_rows(spec)))
+    click.echo(_table(summary_header(spec), summary_rows(spec)))
     click.echo(f"{spec.samples} samples, {spec.seconds:.1f} s; medians over samples")
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
