@@ -173,6 +173,16 @@ class Graph:
     def consumers(self, name: str) -> list[Node]:
         return [n for n in self.nodes if name in n.inputs]
 
+    def ancestors(self, name: str) -> set[str]:
+        """Names of `name` and of every node it depends on."""
+        seen, todo = {self.node(name).name}, [self.node(name).name]
+        while todo:
+            for k in self._by_name[todo.pop()].inputs:
+                if k not in seen:
+                    seen.add(k)
+                    todo.append(k)
+        return seen
+
     def relu_nodes(self) -> list[Node]:
         """The ReLU activation nodes, in topological order."""
         return [n for n in self.nodes if n.is_relu]

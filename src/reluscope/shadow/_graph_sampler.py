@@ -42,22 +42,11 @@ def _node(graph, node):
     return graph.node(node) if isinstance(node, str) else graph.node(node.name)
 
 
-def _ancestors(graph, top) -> set[str]:
-    by_name = {n.name: n for n in graph.nodes}
-    seen, todo = {top.name}, [top.name]
-    while todo:
-        for k in by_name[todo.pop()].inputs:
-            if k not in seen:
-                seen.add(k)
-                todo.append(k)
-    return seen
-
-
 def _check(graph, top, h: torch.Tensor) -> set[str]:
     if top.op == "input" or (top.op == "activation" and not top.is_relu):
         raise ConfigError(f"node '{top.name}' ({top.kind}) cannot start the shadow model; "
                           "start from a ReLU node (or an affine/join node)")
-    names = _ancestors(graph, top)
+    names = graph.ancestors(top.name)
     for n in graph.nodes:
         if n.name in names and n.op == "activation" and not n.is_relu:
             raise UnsupportedLayerError(

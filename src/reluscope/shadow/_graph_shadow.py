@@ -95,20 +95,9 @@ def relu_sites(graph, layers=None) -> list:
 
 def reversible(graph, node) -> bool:
     """True when every activation below `node` is a ReLU (the shadow model can reach the input)."""
-    names = _ancestors(graph, node)
+    names = graph.ancestors(node.name)
     return all(n.is_relu for n in graph.nodes if n.name in names and n.op == "activation"
                and n is not node)
-
-
-def _ancestors(graph, top) -> set[str]:
-    by_name = {n.name: n for n in graph.nodes}
-    seen, todo = {top.name}, [top.name]
-    while todo:
-        for k in by_name[todo.pop()].inputs:
-            if k not in seen:
-                seen.add(k)
-                todo.append(k)
-    return seen
 
 
 # -- blocks -----------------------------------------------------------------------------------
@@ -264,7 +253,7 @@ def shadow_sites(graph, h: torch.Tensor, top, *, rho: float = 0.5, alpha: str | 
         return s if masks[n.name] is None else s.mul_(masks[n.name])
 
     if not one_block:
-        names = _ancestors(graph, top)
+        names = graph.ancestors(top.name)
         for n in graph.nodes:
             if n.name in names and n.op == "activation" and not n.is_relu:
                 raise UnsupportedLayerError(
