@@ -105,10 +105,12 @@ def test_ambiguous_zero_does_not_matter_when_clear_rows_span():
     assert res.kind == "singleton" and res.exact_signs == 1 and res.n_positive == 3
 
 
-def test_ambiguous_rank_is_undecided():
+def test_ambiguous_rank_is_degenerate_with_its_condition_number():
     W = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 1.0, 1e-7], [0.0, 0.0, -1.0]])
     res = classify(W, np.array([1.0, 1.0, 1.0, -1.0]), np.ones(3))
-    assert res.kind == "undecided" and "rank" in res.status
+    assert res.kind == "degenerate" and "rank" in res.status
+    # the three active rows are the whole matrix W_P; its condition number is the oracle
+    assert res.condition == pytest.approx(np.linalg.cond(W[:3]), rel=1e-6) and res.condition > 1e6
     W[2, 2] = 0.0  # exactly dependent rows: decided, and the oracle agrees
     b, x = np.array([1.0, 1.0, 1.0, -1.0]), np.ones(3)
     assert classify(W, b, x).kind == oracle_kind(W, b, x)

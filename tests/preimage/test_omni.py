@@ -64,7 +64,7 @@ def test_simplex_vertices_are_omnidirectional():
 def test_wendel_matches_monte_carlo(k, d):
     check = monte_carlo_omni(k, d, trials=300, seed=k)
     se = np.sqrt(check.exact * (1 - check.exact) / check.trials)
-    assert check.undecided == 0
+    assert check.degenerate == 0
     assert abs(check.estimate - check.exact) <= 4 * se + 1e-12
 
 
@@ -81,3 +81,11 @@ def test_bad_matrix():
         is_omnidirectional(np.ones(3))
     with pytest.raises(ShapeError, match="NaN"):
         is_omnidirectional(np.array([[np.inf, 1.0]]))
+
+
+def test_a_row_neither_zero_nor_nonzero_is_degenerate_with_its_condition_number():
+    M = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1e-7]])  # 1e-7 lies in the band (1e-9, 1e-6]
+    res = is_omnidirectional(M)
+    assert res.omnidirectional is None and res.condition == pytest.approx(1e7)
+    assert res.to_dict()["condition"] == pytest.approx(1e7)
+    assert is_omnidirectional(M[:2]).condition is None  # decided: no condition number

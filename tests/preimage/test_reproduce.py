@@ -36,7 +36,7 @@ def test_full_reproduction_on_mnist(mnist_dir):
     d = _check(rep, 1000)
     sparse = d["protocols"][1]
     assert 300 <= sparse["n_positive"]["mean"] <= 1000
-    assert all(run["counts"]["undecided"] == 0 for run in [*d["protocols"], *d["random"]])
+    assert all(run["counts"]["degenerate"] == 0 for run in [*d["protocols"], *d["random"]])
 
 
 def _run(name, kinds_positives):

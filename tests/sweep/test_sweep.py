@@ -119,7 +119,7 @@ def test_analysis_tasks_are_deterministic_and_consistent():
     assert spec == sweep.resolve_task("spectrum")(seed=0, arch="mlp:32", epochs=1)
     assert spec["layers"] == 2 and 0 <= spec["random_like"] <= spec["layers"] and spec["test_acc"] > 0.3
     pre = sweep.resolve_task("preimage")(seed=0, hidden=128, epochs=1, samples=12)
-    assert sum(pre[k] for k in ("singleton", "compact", "unbounded")) == 12 and pre["undecided"] == 0
+    assert sum(pre[k] for k in ("singleton", "compact", "unbounded")) == 12 and pre["degenerate"] == 0
     # 128 ReLUs on 64 inputs: all singletons needs at least 64 positive outputs on average
     assert pre["singleton"] < 12 or pre["mean_positive"] >= 64
     fc = sweep.resolve_task("teacher")(seed=0, widths="4,6", multi=2, n_train=512, epochs=1)

@@ -91,7 +91,8 @@ def classify_batch(W, b, X, tol: Tolerances = Tolerances(), *, workers: int | No
     """`classify` every row of X for the layer `ReLU(W x + b)`.
 
     Arguments:
-        W, b: the layer (arrays or tensors; computed in float64).
+        W: the layer's weight (array or tensor; computed in float64).
+        b: the layer's bias (likewise).
         X: samples `(N, n)` (or `(N, *shape)` with n entries each).
         tol: tolerances, as for `classify`.
         workers: processes (default: the available cores; 1 runs in this process).
@@ -106,7 +107,7 @@ def classify_batch(W, b, X, tol: Tolerances = Tolerances(), *, workers: int | No
 
     >>> rng = np.random.default_rng(0)
     >>> W, b = rng.standard_normal((20, 3)), rng.standard_normal(20)
-    >>> classify_batch(W, b, rng.standard_normal((5, 3)), workers=1).counts()["undecided"]
+    >>> classify_batch(W, b, rng.standard_normal((5, 3)), workers=1).counts()["degenerate"]
     0
     """
     W, b, _ = check_layer(W, b)

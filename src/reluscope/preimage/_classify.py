@@ -24,9 +24,9 @@ import numpy as np
 
 from ..errors import ShapeError
 from ._omni import OmniResult, is_omnidirectional
-from ._tol import Tolerances, numerical_rank, triangular_full_rank
+from ._tol import Tolerances, band_condition, numerical_rank, triangular_full_rank
 
-KINDS = ("singleton", "compact", "unbounded", "undecided")
+KINDS = ("singleton", "compact", "unbounded", "degenerate")
 
 
 @dataclass(frozen=True)
@@ -35,14 +35,15 @@ class PreimageResult:
 
     Attributes:
         kind: `singleton`, `compact` (a polytope with more than one point), `unbounded`
-            or `undecided` (the numbers cannot settle it within the tolerances).
+            or `degenerate` (the deciding quantity, a singular value or an LP margin, is
+            closer to zero than float64 data can certify; `condition` says how close).
         n_positive: number of positive outputs |P|.
         n_tight: number of pre-activations that are zero within `tol.zero` (tight rows).
-        rank: rank of W_P (None when undecided).
+        rank: rank of W_P (None when its rank is degenerate).
         null_dim: d = n - rank(W_P), the dimension of the equality system's solution set.
         reason: how the kind was decided (`rank`, `tight rows omnidirectional`, ...).
         method: what decided omnidirectionality (`rank`, `search`, `lp`), or `rank` alone.
-        status: solver status (or a reason the case is undecided).
+        status: solver status (or what made the case degenerate).
         lp_value: `k * t*` of the LP when one ran.
         certificate_kind: `lambda` (lambda > 0, `M^T lambda = 0`, over the rows of Z),
             `direction` (a unit v in input space with `W_P v = 0`, `W_Z v <= 0`: the
@@ -51,6 +52,8 @@ class PreimageResult:
         exact_signs: pre-activations too close to zero for the floating-point test (in
             the band above `tol.zero`) whose sign was decided in exact rational arithmetic.
         z_margin: for those, the smallest `|z_i|` relative to the size of its terms.
+        condition: for a degenerate case, the condition number of the decision (the
+            reference size over the value in the tolerance band); None otherwise.
         seconds: wall time.
     """
 
@@ -67,6 +70,7 @@ class PreimageResult:
     certificate: np.ndarray | None = None
     exact_signs: int = 0
     z_margin: float | None = None
+    condition: float | None = None
     seconds: float = 0.0
 
     def to_dict(self, certificate: bool = False) -> dict:
@@ -111,7 +115,8 @@ def classify(W, b, x, tol: Tolerances = Tolerances(), *, search: bool = True) ->
         search: use the cheap certificate searches before any LP.
 
     Returns:
-        A `PreimageResult`; `kind="undecided"` when a decision falls inside a tolerance band.
+        A `PreimageResult`; `kind="degenerate"` (with its condition number) when a decision
+        falls inside a tolerance band, closer to zero than the data's precision certifies.
 
     >>> W = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]])
     >>> classify(W, np.zeros(3), np.array([1.0, 2.0])).kind
@@ -142,11 +147,11 @@ def _classify(W, b, x, tol: Tolerances, search: bool) -> PreimageResult:
         P[band], T[band] = signs > 0, signs == 0
         exact["z_margin"] = float((np.abs(z[band]) / scale[band]).min())
     n_pos, n_tight = int(P.sum()), int(T.sum())
-    rank, N, decided = _null_space(W[P], n, tol, ref=float(np.linalg.norm(W, axis=1).max()))
-    if not decided:
-        return PreimageResult("undecided", n_pos, n_tight, None, None,
-                              "rank of the active rows inside the undecided band",
-                              status="rank test inside the undecided band", **exact)
+    rank, N, condition = _null_space(W[P], n, tol, ref=float(np.linalg.norm(W, axis=1).max()))
+    if condition is not None:
+        return PreimageResult("degenerate", n_pos, n_tight, None, None,
+                              "rank of the active rows inside the tolerance band",
+                              status="rank test inside the tolerance band", condition=condition, **exact)
     if rank == n:
         return PreimageResult("singleton", n_pos, n_tight, rank, 0, "rank: active rows span the input",
                               **exact)
@@ -157,15 +162,15 @@ def _classify(W, b, x, tol: Tolerances, search: bool) -> PreimageResult:
     omni = is_omnidirectional(M, tol, row_scale=row_scale, search=search)
     base = dict(n_positive=n_pos, n_tight=n_tight, rank=rank, null_dim=d, **exact)
     if omni.omnidirectional is None:
-        return _result("undecided", "omnidirectionality of W_Z N undecided", omni, base)
+        return _result("degenerate", "omnidirectionality of W_Z N inside the tolerance band", omni, base)
     if not omni.omnidirectional:
         return _result("unbounded", "W_Z N is not omnidirectional", omni, base,
                        "direction", N @ omni.direction)
     if n_tight:
         tight = is_omnidirectional(W[T] @ N, tol, row_scale=row_scale, search=search)
         if tight.omnidirectional is None:
-            return _result("undecided", "bounded; omnidirectionality of the tight rows undecided",
-                           tight, base)
+            return _result("degenerate", "bounded; omnidirectionality of the tight rows inside the "
+                           "tolerance band", tight, base)
         if tight.omnidirectional:
             lam = np.zeros(int(Zrows.sum()))
             lam[T[Zrows]] = tight.lam
@@ -193,11 +198,13 @@ def _result(kind, reason, omni: OmniResult, base, cert_kind=None, cert=None) -> 
     if cert_kind == "direction":
         cert = cert / np.linalg.norm(cert)
     return PreimageResult(kind, reason=reason, method=omni.method, status=omni.status,
-                          lp_value=omni.lp_value, certificate_kind=cert_kind, certificate=cert, **base)
+                          lp_value=omni.lp_value, certificate_kind=cert_kind, certificate=cert,
+                          condition=omni.condition, **base)
 
 
-def _null_space(A: np.ndarray, n: int, tol: Tolerances, ref: float) -> tuple[int, np.ndarray, bool]:
-    """Rank of A (p x n), an orthonormal basis (n x d) of its null space, and `decided`.
+def _null_space(A: np.ndarray, n: int, tol: Tolerances, ref: float) -> tuple[int, np.ndarray, float | None]:
+    """Rank of A (p x n), an orthonormal basis (n x d) of its null space, and the condition
+    number of the rank decision when it fell in the tolerance band (None when decided).
 
     Singular values are compared with `tol.rank * max(ref, sigma_max)`, ref being the largest
     row norm of the whole layer (so the test does not depend on which rows are active).
@@ -206,16 +213,17 @@ def _null_space(A: np.ndarray, n: int, tol: Tolerances, ref: float) -> tuple[int
     """
     p = A.shape[0]
     if p == 0:
-        return 0, np.eye(n), True
+        return 0, np.eye(n), None
     if p >= n:
         R = np.linalg.qr(A, mode="r")
         if triangular_full_rank(R[:n], tol, ref) is not None:
-            return n, np.zeros((n, 0)), True
+            return n, np.zeros((n, 0)), None
     else:
         # null(A) = span Q[:, p:] from a complete QR of A^T, whenever A has full row rank.
         Q, R = np.linalg.qr(A.T, mode="complete")
         if triangular_full_rank(R[:p], tol, ref) is not None:
-            return p, Q[:, p:], True
+            return p, Q[:, p:], None
     _, s, Vt = np.linalg.svd(A, full_matrices=True)
-    rank, decided = numerical_rank(s, tol, scale=max(ref, float(s[0])))
-    return rank, Vt[rank:].T, decided
+    scale = max(ref, float(s[0]))
+    rank, decided = numerical_rank(s, tol, scale=scale)
+    return rank, Vt[rank:].T, None if decided else band_condition(s, tol, scale)

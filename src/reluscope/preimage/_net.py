@@ -112,7 +112,9 @@ def classify_layer(model_or_net, layer: int | str, x: torch.Tensor, tol: Toleran
         layer: a chain layer (index or name) whose activation is a plain ReLU, or on a
             graph a ReLU node (name, or index among the ReLU nodes).
         x: model inputs `(N, *input_shape)`.
-        tol, workers, search: as for `classify_batch`.
+        tol: as for `classify_batch`.
+        workers: as for `classify_batch`.
+        search: as for `classify_batch`.
 
     Returns:
         A `LayerPreimage`.

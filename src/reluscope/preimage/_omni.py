@@ -6,7 +6,8 @@ A matrix M (k x d) is *omnidirectional* when `M z <= 0` implies `z = 0`; equival
 
 Both answers come with a certificate that is checked before it is returned:
 `lambda > 0` with `M^T lambda = 0` (omnidirectional) or a direction `z != 0` with
-`M z <= 0` (not omnidirectional). A case the numbers cannot settle is `None`.
+`M z <= 0` (not omnidirectional). A case whose deciding quantity is closer to zero than
+float64 data can certify is `None`, with its condition number.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ShapeError
-from ._tol import Tolerances, numerical_rank, triangular_full_rank
+from ._tol import Tolerances, band_condition, numerical_rank, triangular_full_rank
 
 _DIRECTION_STEPS = 60  # L-BFGS-B iterations of the direction search (unbounded certificate)
 _LAMBDA_STEPS = 300  # L-BFGS-B iterations of the lambda search (omnidirectional certificate)
@@ -30,13 +31,17 @@ class OmniResult:
     """The answer of `is_omnidirectional`.
 
     Attributes:
-        omnidirectional: True, False, or None (undecided within the tolerances).
+        omnidirectional: True, False, or None (degenerate: the deciding quantity lies in
+            the tolerance band, closer to zero than float64 data can certify).
         method: what decided it: `trivial`, `rank`, `search` (a direction found without
             an LP), `lp` (the efficient LP) or `lp-naive`.
         status: a short human-readable status (the solver's model status for LPs).
         lp_value: `k * t*` of the LP, in [-inf, 1] (None when no LP ran).
         lam: `lambda > 0` with `M^T lambda = 0`, summing to 1 (when omnidirectional).
         direction: unit `z` with `M z <= 0` (when not omnidirectional).
+        condition: when degenerate, the condition number of the decision: the reference
+            size over the value in the band (a singular value or row norm of M, or `1 / k t*`
+            of the LP), or the condition number of M when a certificate failed its check.
         seconds: wall time of the call.
     """
 
@@ -46,11 +51,12 @@ class OmniResult:
     lp_value: float | None = None
     lam: np.ndarray | None = None
     direction: np.ndarray | None = None
+    condition: float | None = None
     seconds: float = 0.0
 
     def to_dict(self, certificate: bool = False) -> dict:
         out = dict(omnidirectional=self.omnidirectional, method=self.method, status=self.status,
-                   lp_value=self.lp_value, seconds=self.seconds)
+                   lp_value=self.lp_value, condition=self.condition, seconds=self.seconds)
         if certificate:
             out["lam"] = None if self.lam is None else self.lam.tolist()
             out["direction"] = None if self.direction is None else self.direction.tolist()
@@ -72,7 +78,8 @@ def is_omnidirectional(M, tol: Tolerances = Tolerances(), *, row_scale: float | 
             efficient one; for benchmarks and cross-checks.
 
     Returns:
-        An `OmniResult` with a verified certificate, or `omnidirectional=None`.
+        An `OmniResult` with a verified certificate, or `omnidirectional=None` (degenerate)
+        with the decision's condition number.
 
     >>> is_omnidirectional([[1.0, 0.0], [-1.0, 1.0], [-1.0, -1.0]]).omnidirectional
     True
@@ -99,8 +106,10 @@ def _decide(M: np.ndarray, tol: Tolerances, row_scale, search: bool, naive: bool
     norms = np.linalg.norm(M, axis=1)
     ref = float(norms.max(initial=0.0)) if row_scale is None else float(row_scale)
     zero_lo = tol.rank * ref
-    if np.any((norms > zero_lo) & (norms <= tol.band * zero_lo)):
-        return OmniResult(None, "rank", "a row is neither clearly zero nor clearly nonzero")
+    in_band = (norms > zero_lo) & (norms <= tol.band * zero_lo)
+    if np.any(in_band):
+        return OmniResult(None, "rank", "a row is neither clearly zero nor clearly nonzero",
+                          condition=ref / float(norms[in_band].min()))
     keep = norms > zero_lo
     if not np.any(keep):
         z = np.zeros(d)
@@ -132,7 +141,8 @@ def _few_rows(Mn, Mk, tol: Tolerances) -> OmniResult:
     U, s, Vt = np.linalg.svd(Mn, full_matrices=True)
     rank, decided = numerical_rank(s, tol)
     if not decided:
-        return OmniResult(None, "rank", "rank of M inside the undecided band")
+        return OmniResult(None, "rank", "rank of M inside the tolerance band",
+                          condition=band_condition(s, tol))
     if rank < d:  # a null vector z has M z = 0
         return _direction(Mk, Vt[rank], tol, "rank", f"rank {rank} < {d}")
     z = (Vt.T / s) @ (-U.T @ np.ones(len(Mn)))  # square and invertible: M z = -D^-1 1 < 0
@@ -152,7 +162,8 @@ def _orthonormal_basis(Mn, Mk, tol: Tolerances):
         Ur, s, Vt = np.linalg.svd(R)
         rank, decided = numerical_rank(s, tol)
         if not decided:
-            return OmniResult(None, "rank", "rank of M inside the undecided band")
+            return OmniResult(None, "rank", "rank of M inside the tolerance band",
+                              condition=band_condition(s, tol))
         if rank < d:
             return _direction(Mk, Vt[rank], tol, "rank", f"rank {rank} < {d}")
         to_z = (Vt.T / s) @ Ur.T
@@ -164,7 +175,13 @@ def _direction(M, z, tol, method, status) -> OmniResult:
     z = z / np.linalg.norm(z)
     if certifies_direction(M, z, tol):
         return OmniResult(False, method, status, direction=z)
-    return OmniResult(None, method, status + "; its certificate failed the check")
+    return OmniResult(None, method, status + "; its certificate failed the check", condition=_cond(M))
+
+
+def _cond(M: np.ndarray) -> float:
+    """Condition number of M (rows scaled to unit norm), for a certificate that failed."""
+    norms = np.linalg.norm(M, axis=1)
+    return float(np.linalg.cond(M[norms > 0] / norms[norms > 0, None])) if np.any(norms > 0) else float("inf")
 
 
 def certifies_direction(M, z, tol: Tolerances = Tolerances()) -> bool:
@@ -310,7 +327,7 @@ def _lp(M, U, to_z, nk, keep, tol: Tolerances, time_limit: float | None = None) 
         # Infeasible means U z = 1 for some z; the least-squares z then certifies.
         return _direction(M, to_z @ (-U.T @ np.ones(k)), tol, "lp", "LP infeasible")
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return OmniResult(None, "lp", f"HiGHS: {status}")
+        return OmniResult(None, "lp", f"HiGHS: {status}", condition=_cond(M))
     sol = h.getSolution()
     x = np.asarray(sol.col_value)
     t = float(x[k])
@@ -319,14 +336,15 @@ def _lp(M, U, to_z, nk, keep, tol: Tolerances, time_limit: float | None = None) 
         lam_u = t + x[:k]
         if _certifies_lambda(U, lam_u, tol):
             return _omni(lam_u, nk, keep, "lp", status, value)
-        return OmniResult(None, "lp", status + "; lambda failed the check", value)
+        return OmniResult(None, "lp", status + "; lambda failed the check", value, condition=1.0 / value)
     if value < tol.lp:
         y = np.asarray(sol.row_dual)[:d]
         for z in (to_z @ y, -(to_z @ y)):  # sign convention of the duals
             if np.linalg.norm(z) > 0 and certifies_direction(M, z / np.linalg.norm(z), tol):
                 return OmniResult(False, "lp", status, value, direction=z / np.linalg.norm(z))
-        return OmniResult(None, "lp", status + "; no direction passed the check", value)
-    return OmniResult(None, "lp", status + "; optimum inside the undecided band", value)
+        return OmniResult(None, "lp", status + "; no direction passed the check", value, condition=_cond(M))
+    return OmniResult(None, "lp", status + "; optimum inside the tolerance band", value,
+                      condition=1.0 / value)
 
 
 def _lp_naive(Mk, tol: Tolerances, time_limit: float | None = None) -> OmniResult:
@@ -343,10 +361,11 @@ def _lp_naive(Mk, tol: Tolerances, time_limit: float | None = None) -> OmniResul
                   bounds=[(None, None)] * (k + 1), method="highs",
                   options={} if time_limit is None else {"time_limit": float(time_limit)})
     if res.status != 0:
-        return OmniResult(None, "lp-naive", res.message)
+        return OmniResult(None, "lp-naive", res.message, condition=_cond(Mk))
     value = k * float(res.x[k])
     if value > tol.band * tol.lp:
         return OmniResult(True, "lp-naive", res.message, value)
     if value < tol.lp:
         return OmniResult(False, "lp-naive", res.message, value)
-    return OmniResult(None, "lp-naive", res.message + "; optimum inside the undecided band", value)
+    return OmniResult(None, "lp-naive", res.message + "; optimum inside the tolerance band", value,
+                      condition=1.0 / value)

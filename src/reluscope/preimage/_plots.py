@@ -6,7 +6,7 @@ import numpy as np
 
 from ._classify import KINDS
 
-_COLORS = {"singleton": "#4a7cc9", "compact": "#52a35c", "unbounded": "#d9822b", "undecided": "#999999"}
+_COLORS = {"singleton": "#4a7cc9", "compact": "#52a35c", "unbounded": "#d9822b", "degenerate": "#999999"}
 
 
 def positives_histogram(panels, n_input: int, bins: int = 30, figsize=None):

@@ -11,15 +11,16 @@ import numpy as np
 class Tolerances:
     """Every threshold a pre-image decision uses, in one place.
 
-    Each decision has a *zero* threshold and an *undecided band* above it: a value
-    below `x` counts as zero, one above `band * x` as nonzero, and one in between makes
-    the result "undecided" instead of a guess.
+    Each decision has a *zero* threshold and a *band* above it: a value below `x` counts
+    as zero, one above `band * x` as nonzero. A value in between is closer to zero than
+    float64 data can certify: the result is "degenerate" (with its condition number)
+    instead of a guess.
 
     Attributes:
         zero: a pre-activation z_i = W_i x + b_i is exactly zero when
             `|z_i| <= zero * (|W_i| @ |x| + |b_i|)` (relative to the size of its terms).
         rank: a singular value is zero when `sigma <= rank * sigma_max`.
-        band: width of the undecided band (a factor, see above).
+        band: width of the band (a factor, see above).
         lp: the LP optimum `k * t*` (scaled to [-inf, 1]) means "not omnidirectional" below
             `lp` and "omnidirectional" above `band * lp`.
         cert: a direction z certifies `M z <= 0` when every `(M z)_i <= cert * |M_i| |z|`.
@@ -45,7 +46,7 @@ def numerical_rank(s: np.ndarray, tol: Tolerances, scale: float | None = None) -
 
     Returns:
         `(rank, decided)`: rank counts the values above the zero threshold; decided is
-        False when some value lies inside the undecided band.
+        False when some value lies inside the band.
 
     >>> numerical_rank(np.array([2.0, 1.0, 1e-14]), Tolerances())
     (2, True)
@@ -61,6 +62,19 @@ def numerical_rank(s: np.ndarray, tol: Tolerances, scale: float | None = None) -
     rank = int(np.count_nonzero(s > lo))
     ambiguous = bool(np.any((s > lo) & (s <= tol.band * lo)))
     return rank, not ambiguous
+
+
+def band_condition(s: np.ndarray, tol: Tolerances, scale: float | None = None) -> float:
+    """The condition number of a rank decision that fell in the band: the reference size
+    over the smallest singular value inside the band (how far from singular it is).
+
+    >>> band_condition(np.array([2.0, 1.0, 1e-8]), Tolerances())
+    200000000.0
+    """
+    ref = float(s[0]) if scale is None else float(scale)
+    lo = tol.rank * ref
+    inside = s[(s > lo) & (s <= tol.band * lo)]
+    return ref / float(inside.min()) if inside.size else float("inf")
 
 
 def triangular_full_rank(R: np.ndarray, tol: Tolerances, scale: float = 0.0) -> np.ndarray | None:

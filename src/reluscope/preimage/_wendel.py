@@ -50,7 +50,7 @@ class WendelCheck:
     estimate: float
     stderr: float
     exact: float
-    undecided: int
+    degenerate: int
 
     @property
     def z_score(self) -> float:
@@ -66,7 +66,8 @@ def monte_carlo_omni(k: int, d: int, trials: int = 500, seed: int = 0,
     """Estimate P(omnidirectional) for k Gaussian rows in R^d with `is_omnidirectional`.
 
     Arguments:
-        k, d: shape of the random matrix.
+        k: rows of the random matrix.
+        d: columns of the random matrix.
         trials: number of matrices.
         seed: seed of the NumPy generator (same seed, same estimate).
 
@@ -74,11 +75,11 @@ def monte_carlo_omni(k: int, d: int, trials: int = 500, seed: int = 0,
         A `WendelCheck` (estimate, its standard error, Wendel's exact value).
     """
     rng = np.random.default_rng(seed)
-    hits, undecided = 0, 0
+    hits, degenerate = 0, 0
     for _ in range(trials):
         res = is_omnidirectional(rng.standard_normal((k, d)), tol)
         if res.omnidirectional is None:
-            undecided += 1
+            degenerate += 1
         hits += bool(res.omnidirectional)
     p = hits / trials
-    return WendelCheck(k, d, trials, p, sqrt(p * (1 - p) / trials), wendel_probability(k, d), undecided)
+    return WendelCheck(k, d, trials, p, sqrt(p * (1 - p) / trials), wendel_probability(k, d), degenerate)

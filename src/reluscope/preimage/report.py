@@ -101,8 +101,9 @@ def _reading(counts: dict, n: int, pos) -> str:
     text = (f"Of {total} test samples, {counts['singleton']} have a single-point pre-image (the layer's "
             f"output determines its input), {counts['compact']} a bounded polytope and "
             f"{counts['unbounded']} an unbounded set (information lost along a direction).")
-    if counts["undecided"]:
-        text += f" {counts['undecided']} could not be decided within the stated tolerances."
+    if counts["degenerate"]:
+        text += (f" {counts['degenerate']} are degenerate: the deciding quantity is closer to zero than "
+                 "float64 data can certify (their condition numbers are in the JSON).")
     if pos.min() > n and counts["singleton"] == total:
         text += (f" Every sample has more positive outputs than the {n} inputs, so the active rows alone "
                  "pin the input down: this layer is injective on the data.")
