@@ -6,7 +6,7 @@ CORE := $(VENV)/.installed-core
 TESTING := $(VENV)/.installed-test
 PIP := $(BIN)/pip install -q --disable-pip-version-check
 
-.PHONY: report test test-full lint bench clean
+.PHONY: report test test-full lint bench docs clean
 
 # torch pinned: the CPU wheel of this version is what these machines carry; a looser
 # pin would pull a multi-GB CUDA build. Users may use any torch>=2.3.
@@ -40,5 +40,10 @@ bench: $(CORE)
 	$(PIP) -e ".[bench]"
 	for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
+# The documentation site: docs/*.md and the API reference from the docstrings, into site/.
+docs: $(CORE)
+	$(PIP) -e ".[docs]"
+	$(BIN)/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) reluscope-report .pytest_cache
+	rm -rf $(VENV) reluscope-report .pytest_cache site

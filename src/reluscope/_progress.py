@@ -7,7 +7,9 @@ import sys
 from collections.abc import Iterable
 from typing import TypeVar
 
-from tqdm.auto import tqdm
+# Plain tqdm, not tqdm.auto: bars need a terminal (see `enabled`), and tqdm.auto warns in a
+# Jupyter kernel without ipywidgets.
+from tqdm import tqdm
 
 T = TypeVar("T")
 

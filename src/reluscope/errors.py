@@ -42,3 +42,7 @@ class ResourceError(ReluscopeError):
 
 class ConfigError(ReluscopeError):
     """A command-line option, spec string or config file is invalid."""
+
+
+class DependencyError(ReluscopeError):
+    """An optional dependency (pandas, pyarrow...) is missing; the message names the pip command."""

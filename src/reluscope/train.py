@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import _progress
+from ._display import Tabular
+from ._frames import frame
 from ._io import write_json
 from .data import Dataset
 from .errors import ConfigError
@@ -40,7 +42,7 @@ class TrainConfig:
 
 
 @dataclass
-class TrainResult:
+class TrainResult(Tabular):
     """The trained model and one history row per epoch (loss and accuracy)."""
 
     model: nn.Module
@@ -53,6 +55,11 @@ class TrainResult:
 
     def to_dict(self) -> dict:
         return dict(config=asdict(self.config), history=self.history)
+
+    def to_frame(self):
+        """One row per epoch: `epoch`, `train_loss`, `train_acc`, `test_loss`, `test_acc` (losses: mean
+        cross-entropy, accuracies in [0, 1]) and `time_s` (the epoch's wall time)."""
+        return frame([{("time_s" if k == "seconds" else k): v for k, v in h.items()} for h in self.history])
 
 
 @torch.no_grad()

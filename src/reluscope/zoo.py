@@ -50,22 +50,27 @@ def _cache_dir() -> Path:
 
 
 def trained(arch: str, data: str | Path, config: TrainConfig = TrainConfig(), dropout: float = 0.0,
-            max_train: int | None = None, cache: bool = True) -> TrainedModel:
+            max_train: int | None = None, cache: bool = True, init: str = "default") -> TrainedModel:
     """`arch` trained on `data` with `config`, from the cache when it was trained before.
 
     Arguments:
-        arch, dropout: as for `nets.build`.
+        arch: as for `nets.build`.
+        dropout: as for `nets.build`.
         data: a data source for `reluscope.data.load` (split with `config.seed`).
         config: training hyper-parameters; the cache key includes all of them.
         max_train: train on the first `max_train` training samples only (quick runs).
+        init: "default" (PyTorch's uniform init) or "gaussian" (`nets.gaussian_init`: N(0, 1/(3 fan_in)),
+            AlexNet's Gaussian law at PyTorch's default scale).
     """
+    if init not in ("default", "gaussian"):
+        raise ConfigError(f"unknown init '{init}'; use 'default' or 'gaussian'")
     ds = load_data(data, seed=config.seed)
     if max_train is not None and max_train < len(ds.train):
         ds = Dataset(type(ds.train)(ds.train.x[:max_train], ds.train.y[:max_train]), ds.test, ds.spec,
                      [*ds.notes, f"first {max_train} training samples"])
     spec = dict(arch=arch, data=str(Path(data).resolve()) if Path(str(data)).exists() else str(data),
                 config={k: v for k, v in asdict(config).items() if k != "device"}, dropout=dropout,
-                max_train=max_train, version=1)
+                max_train=max_train, version=1, **({} if init == "default" else {"init": init}))
     key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     path = _cache_dir() / f"{arch.replace(':', '_')}-{key}.pt"
     if cache and path.is_file():
@@ -75,12 +80,15 @@ def trained(arch: str, data: str | Path, config: TrainConfig = TrainConfig(), dr
                                 config)
     torch.manual_seed(config.seed)
     model = nets.build(arch, ds.spec.shape, ds.spec.classes, dropout=dropout)
-    init = copy.deepcopy(model)
+    if init == "gaussian":
+        nets.gaussian_init(model, seed=config.seed)
+    init_model = copy.deepcopy(model)
     result = train(model, ds, config)
     if cache:
-        nets.save_checkpoint(path, model, arch, ds.spec.shape, ds.spec.classes, dropout, init_model=init,
+        nets.save_checkpoint(path, model, arch, ds.spec.shape, ds.spec.classes, dropout,
+                             init_model=init_model,
                              history=result.history, config=asdict(config), data=ds.spec.to_dict())
-    return TrainedModel(model.eval(), init.eval(), ds, result.history, path, False, config)
+    return TrainedModel(model.eval(), init_model.eval(), ds, result.history, path, False, config)
 
 
 @dataclass(frozen=True)
@@ -103,6 +111,8 @@ _SHORT = dict(epochs=2, lr=1e-3, optimizer="adam", max_train=4000)
 RECIPES: dict[str, Recipe] = {
     "mlp": Recipe(30, description="ReLU MLP, mlp:W1-W2-... hidden widths (SGD, 30 epochs)"),
     "cifar_cnn": Recipe(**_SHORT, description="the CIFAR-10 CNN of Behrmann et al. (2018)"),
+    "alexnet_cifar": Recipe(**_SHORT, description="a small AlexNet for CIFAR-10 (two conv5x5 64 + max-pool, "
+                                                  "dense 384-192)"),
     "resnet20": Recipe(**_SHORT, description="ResNet-20 (He et al. 2016, CIFAR: 3 stages of 3 basic "
                                              "blocks, 16/32/64 channels, 0.27 M parameters)"),
     "resnet18": Recipe(**_SHORT, description="ResNet-18 in the CIFAR layout (3x3 stem, no max-pool, "
@@ -128,7 +138,8 @@ def get(arch: str, data: str | Path, epochs: int | None = None, max_train: int |
     Arguments:
         epochs: instead of the recipe's.
         max_train: instead of the recipe's (-1); 0 or None: all training samples.
-        seed, device: of the training run (`seed` also splits the data).
+        seed: of the training run (also splits the data).
+        device: of the training run.
         cache: False trains afresh and writes nothing.
     """
     r = recipe(arch)

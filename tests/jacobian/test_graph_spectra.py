@@ -97,8 +97,8 @@ def test_node_selection_active_units_and_lookup():
 def test_memory_refused_up_front_and_estimate_from_window_shapes():
     model, shape = ALL["tiny_resnet"]()
     x = torch.randn(1, *shape)
-    with pytest.raises(ResourceError, match="max_bytes"):
-        spectra(model, x, max_bytes=10_000)
+    with pytest.raises(ResourceError, match="max_bytes"):  # auto would go matrix-free instead
+        spectra(model, x, max_bytes=10_000, method="exact")
     graph = nets.load(model, input_shape=shape).copy(dtype=torch.float64)
     outs = graph_outputs(graph)
     n = math.prod(shape)

@@ -121,8 +121,8 @@ def test_bad_arguments():
         spectra(model, x, method="qr")
     with pytest.raises(ConfigError, match="rtol"):
         spectra(model, x, rtol=0)
-    with pytest.raises(ResourceError, match="layers="):
-        spectra(model, x, max_bytes=1e5)
+    with pytest.raises(ResourceError, match="layers="):  # auto would go matrix-free instead
+        spectra(model, x, max_bytes=1e5, method="exact")
     with pytest.raises(ConfigError, match="layer"):
         spectra(model, x, layers=["nope"])
 

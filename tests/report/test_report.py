@@ -15,15 +15,6 @@ from reluscope.report._registry import _SECTIONS
 from reluscope.report._run import prepare_context
 
 
-@pytest.fixture(scope="session")
-def quick_report(tmp_path_factory):
-    """The `make report` configuration, built once for all report tests."""
-    out = tmp_path_factory.mktemp("report")
-    ctx = prepare_context(data="digits", epochs=10, out_dir=out, command="pytest")
-    path, outcomes = build_report(ctx)
-    return path, outcomes
-
-
 def test_every_section_runs(quick_report):
     path, outcomes = quick_report
     failed = [(o.key, o.message) for o in outcomes if o.status == "failed"]
@@ -138,6 +129,21 @@ def test_context_from_a_checkpoint(tmp_path):
     assert len(ctx.training.history) == 2 and ctx.init_model is not None
     path, outcomes = build_report(ctx, only=["model", "training"], strict=True)
     assert [o.status for o in outcomes] == ["ok", "ok"]
+
+
+def test_report_result_unpacks_and_shows_itself_in_jupyter(quick_report):
+    import html
+
+    from reluscope.report import Report
+
+    rep = quick_report
+    path, outcomes = rep
+    assert isinstance(rep, Report) and rep.path == path and rep.outcomes is outcomes
+    assert rep.sections == {o.key: o.status for o in outcomes} and "spectrum" in rep.sections
+    shown = rep._repr_html_()
+    assert shown.count("<iframe srcdoc=") == 1 and f"{len(outcomes)} sections" in shown
+    page = html.unescape(re.search(r'srcdoc="([^"]*)"', shown).group(1))  # escaped: no raw quote inside
+    assert '<base href="about:srcdoc"' in page and "Random-like weights" in page
 
 
 def test_report_trains_a_conv_arch_and_shows_its_graph(tmp_path):

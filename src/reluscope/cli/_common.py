@@ -60,6 +60,66 @@ def write_results(json_path: Path | None, results) -> None:
         echo(f"results written to {json_path}")
 
 
+MISSING_PYARROW = "--parquet needs pyarrow: pip install 'reluscope[frames]' (or write --csv)"
+
+
+def table_options(fn):
+    """--csv PATH and --parquet PATH: write the results table (the result's `to_frame()`).
+
+    The needed packages (pandas; pyarrow for Parquet) are checked before the command runs, so a
+    missing one costs one line and exit status 2, not a finished analysis. The command then
+    calls `write_tables(result, csv_path, parquet_path)`.
+    """
+
+    @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                  help="Write the results table as CSV to this file (needs pandas).")
+    @click.option("--parquet", "parquet_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                  help="Write the results table as Parquet to this file (needs pandas and pyarrow).")
+    @functools.wraps(fn)
+    def wrapper(*args, csv_path, parquet_path, **kwargs):
+        _check_table_packages(csv_path, parquet_path)
+        return fn(*args, csv_path=csv_path, parquet_path=parquet_path, **kwargs)
+
+    return wrapper
+
+
+def write_tables(result, csv_path: Path | None, parquet_path: Path | None) -> None:
+    """Write `result`'s table (`reluscope.to_frame(result)`: a result, a list of results or of row
+    dicts) as CSV and/or Parquet, atomically; None paths are skipped."""
+    if csv_path is None and parquet_path is None:
+        return
+    import io
+
+    from .._frames import to_frame
+    from .._io import atomic_write_bytes
+
+    _check_table_packages(csv_path, parquet_path)
+    df = to_frame(result)
+    if csv_path is not None:
+        atomic_write_bytes(csv_path, df.to_csv(index=False).encode("utf-8"))
+        echo(f"table written to {csv_path}")
+    if parquet_path is not None:
+        buf = io.BytesIO()
+        df.to_parquet(buf, index=False)
+        atomic_write_bytes(parquet_path, buf.getvalue())
+        echo(f"table written to {parquet_path}")
+
+
+def _check_table_packages(csv_path, parquet_path) -> None:
+    from ..errors import DependencyError
+
+    if csv_path is None and parquet_path is None:
+        return
+    from .._frames import pandas
+
+    pandas()
+    if parquet_path is not None:
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise DependencyError(MISSING_PYARROW) from None
+
+
 def echo(msg: str) -> None:
     """Chatter on stderr, silenced by --quiet; stdout stays for results."""
     if not _progress._quiet:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from ._common import common_options, json_option, load_model, model_file_options, write_results
+from ._common import (
+    common_options,
+    json_option,
+    load_model,
+    model_file_options,
+    table_options,
+    write_results,
+    write_tables,
+)
 
 LAYER_COLUMNS = ["name", "type", "in_shape", "out_shape", "parameters", "activation"]
 NODE_COLUMNS = ["name", "op", "type", "inputs", "out_shape", "parameters", "activation"]
@@ -35,8 +43,9 @@ def _table(rows: list[dict], cols: list[str] = LAYER_COLUMNS, first: str = "name
 @click.option("--data", default=None, help="Data whose sample shape gives the input shape.")
 @model_file_options
 @json_option
+@table_options
 @common_options
-def info(model, input_shape, data, json_path, seed, device, quiet):
+def info(model, input_shape, data, json_path, csv_path, parquet_path, seed, device, quiet):
     """Print the layer table of MODEL: name, type, shapes, parameters, activation.
 
     A model that is not a chain of layers (residual adds, concatenations, smooth
@@ -62,3 +71,4 @@ def info(model, input_shape, data, json_path, seed, device, quiet):
         click.echo(f"\ninput {tuple(net.input_shape)}, {len(nodes)} nodes ({n_affine} affine), "
                    f"{net.num_parameters():,} parameters; not a chain of layers")
     write_results(json_path, results)
+    write_tables(results.get("layers", nodes), csv_path, parquet_path)

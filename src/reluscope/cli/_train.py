@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ._common import common_options, echo, json_option, write_results
+from ._common import common_options, echo, json_option, table_options, write_results, write_tables
 
 
 @click.command()
@@ -28,9 +28,10 @@ from ._common import common_options, echo, json_option, write_results
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("model.pt"),
               show_default=True, help="Checkpoint path (rewritten after every epoch).")
 @json_option
+@table_options
 @common_options
 def train(data, arch, epochs, lr, optimizer, weight_decay, batch_size, dropout, shadow_spec, out,
-          json_path, seed, device, quiet):
+          json_path, csv_path, parquet_path, seed, device, quiet):
     """Train ARCH on DATA and save a checkpoint that every analysis reads."""
     import torch
 
@@ -63,3 +64,4 @@ def train(data, arch, epochs, lr, optimizer, weight_decay, batch_size, dropout, 
                    f"train accuracy {result.final['train_acc']:.4f}")
     echo(f"checkpoint written to {out}")
     write_results(json_path, result)
+    write_tables(result, csv_path, parquet_path)

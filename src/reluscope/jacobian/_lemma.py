@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .._display import Tabular
+from .._frames import frame
 from ..errors import ConfigError, ShapeError
 from ._jacobians import (
     DEFAULT_MAX_BYTES,
@@ -40,7 +42,7 @@ from ._jacobians import (
 
 
 @dataclass(frozen=True)
-class LemmaCheck:
+class LemmaCheck(Tabular):
     """The lemma's bound against the measured smallest nonzero singular value.
 
     Attributes:
@@ -154,7 +156,7 @@ def lemma_check(A: torch.Tensor | np.ndarray, removed, candidates: int = 256,
 
 
 @dataclass(frozen=True)
-class LayerLemma:
+class LayerLemma(Tabular):
     """The lemma on one ReLU layer (or ReLU node of a graph) at one sample: A = Jacobian of
     the pre-activation; `output` is the post-activation output (the ReLU node)."""
 
@@ -164,6 +166,13 @@ class LayerLemma:
 
     def to_dict(self) -> dict:
         return dict(output=self.output.to_dict(), sample=self.sample, **self.check.to_dict())
+
+    def to_frame(self):
+        """One row: the output (`output` index, `layer` name, `stage`), `sample` and the check's numbers.
+        A list from `lemma_checks` stacks with `reluscope.to_frame(checks)`."""
+        o = self.output
+        return frame([dict(output=o.index, layer=o.name, stage=o.stage, sample=self.sample,
+                           **self.check.to_dict())])
 
 
 def lemma_checks(model_or_net, x: torch.Tensor, layers: Iterable[int | str] | None = None,

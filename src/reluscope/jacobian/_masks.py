@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .._display import Tabular
 from ..errors import UnsupportedLayerError
 from ._jacobians import (
     DEFAULT_MAX_BYTES,
@@ -32,7 +33,7 @@ from ._jacobians import (
 
 
 @dataclass(frozen=True)
-class MaskProductCheck:
+class MaskProductCheck(Tabular):
     """Largest difference between the mask product and the forward-mode Jacobians.
 
     `max_rel_error` is relative to the largest Jacobian entry of each output; `ok` when
@@ -60,7 +61,9 @@ def mask_product(model_or_net, x: torch.Tensor, layers: Iterable[int | str] | No
             without max pooling; conv layers use their dense matrices), or a graph whose
             activation nodes are all ReLU (residual nets, concatenations).
         x: one sample or a batch.
-        layers, dtype, max_bytes: as in `jacobians` (on a graph: nodes, stage `out`).
+        layers: as in `jacobians` (on a graph: nodes, stage `out`).
+        dtype: as in `jacobians`.
+        max_bytes: as in `jacobians`.
 
     Returns:
         `{Output: tensor (B, output size, input size)}`.

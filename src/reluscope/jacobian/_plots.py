@@ -6,16 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .._style import LEGEND_SIZE, MAX_WIDTH, depth_colors, log_ticks
+from .._style import subplots as _subplots
 from ._spectra import JacobianSpectra, LayerSpectrum
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def is_graph(spec: JacobianSpectra) -> bool:
@@ -57,18 +50,19 @@ def plot_spectra(spec: JacobianSpectra, indices: Sequence[int] | None = None, ax
 
     Each line is the median over samples; the band spans the samples' minimum to maximum.
     Values reported as 0 (below the numerical resolution) are left out. `labels` names
-    outputs by index (default: layer or node, and stage).
+    outputs by index (default: layer or node, and stage). Colours run from shallow (dark) to
+    deep (light); the legend sits beside the axes so it never hides a tail.
 
     Returns:
         The matplotlib figure.
     """
-    plt = _pyplot()
     if ax is None:
-        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        fig, axes = _subplots(1, 1, width=MAX_WIDTH, panel_height=3.9)
+        ax = axes[0, 0]
     else:
         fig = ax.figure
     chosen = [s for s in spec if indices is None or s.output.index in indices]
-    colors = plt.cm.viridis(np.linspace(0, 0.9, max(1, len(chosen))))
+    colors = depth_colors(len(chosen))
     for s, color in zip(chosen, colors):
         med, lo, hi = _bands(s)
         idx = np.arange(1, len(med) + 1)
@@ -77,10 +71,9 @@ def plot_spectra(spec: JacobianSpectra, indices: Sequence[int] | None = None, ax
             ax.fill_between(idx, lo, hi, color=color, alpha=0.2, lw=0)
     ax.set(yscale="log", xlabel="index of singular value", ylabel="singular value", title=title)
     ax.grid(alpha=0.3, which="both")
-    if len(chosen) > 6:  # many spectra: legend beside the axes, not over the tails
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
-    else:
-        ax.legend(fontsize=8)
+    log_ticks(ax)
+    # beside the axes, not over the tails
+    ax.legend(fontsize=LEGEND_SIZE if len(chosen) <= 8 else 7, loc="upper left", bbox_to_anchor=(1.01, 1))
     return fig
 
 
@@ -144,7 +137,7 @@ def summary_rows(spec: JacobianSpectra) -> list[tuple]:
     rows = []
     for s in spec:
         sv = s.singular_values
-        smin = [row[r - 1] if r else np.nan for row, r in zip(sv, s.rank)]
+        smin = s.sigma_min  # lanczos: an estimate or bound (method column says so)
         active = "–" if s.active is None else f"{np.median(s.active):.0f}"
         rows.append((s.output.index, s.output.name, s.output.stage, "×".join(map(str, s.output.shape)),
                      int(np.median(s.rank)), float(np.median(sv[:, 0])), float(np.nanmedian(smin)),

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._display import Tabular
 from ..report._registry import Claim, Section
 
 QUICK = dict(size=16, train=2000, epochs=2, images=2, method="auto", rtol=1e-3)
@@ -33,7 +34,7 @@ LEMMA_MAX_BYTES = 1.2 * 2**30
 
 
 @dataclass
-class StabilityReproduction:
+class StabilityReproduction(Tabular):
     """What the stability part measured (see the module docstring for the protocol)."""
 
     config: dict
@@ -47,6 +48,13 @@ class StabilityReproduction:
         return dict(config=self.config, training=self.training, spectra=self.spectra.to_dict(),
                     lemma=[c.to_dict() for c in self.lemma], interlacing=self.interlacing,
                     skipped_lemma=self.skipped_lemma)
+
+    def to_frame(self):
+        """The spectra's table: one row per layer output and test image."""
+        return self.spectra.to_frame()
+
+    def _figures(self):
+        return self.spectra._figures()
 
 
 def _images(ds, size: int):
@@ -216,8 +224,10 @@ def section_for(res: StabilityReproduction, quick: bool, out_dir: Path | None = 
     spec = res.spectra
     figs = [("effect_of_relu", effect_of_relu_figure(spec),
              f"Effect of ReLU (layers {', '.join(map(str, relu_pairs(spec)))}): spectra before and after "
-             f"a ReLU at two depths, median over {spec.samples} test images, band min–max"),
-            ("decay_over_layers", decay_figure(spec), "Decay over layers: every output's spectrum")]
+             f"a ReLU at two depths, median over {spec.samples} test images, band min–max; the paper's "
+             "point: the spectrum after a ReLU ends earlier (rows removed) and its small values fall"),
+            ("decay_over_layers", decay_figure(spec), "Decay over layers: every output's spectrum, shallow "
+             "(dark) to deep (light); the smallest singular values shrink with depth")]
     body = []
     for name, fig, caption in figs:
         if out_dir is not None:

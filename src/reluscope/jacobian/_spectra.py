@@ -37,6 +37,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._display import Tabular
+from .._frames import frame
 from .._progress import progress
 from ..errors import ConfigError
 from ._jacobians import (
@@ -53,12 +55,12 @@ from ._jacobians import (
     single_threaded,
 )
 
-METHODS = ("auto", "gram", "svd")
+METHODS = ("auto", "exact", "gram", "svd", "lanczos")
 DENSE_FILL = 0.5  # blocks filling more than this of J: one dense product beats block pairs
 
 
 @dataclass(frozen=True)
-class LayerSpectrum:
+class LayerSpectrum(Tabular):
     """Singular values of one layer output's Jacobian, per sample.
 
     Attributes:
@@ -72,7 +74,13 @@ class LayerSpectrum:
             activations only, else None).
         method: `(B,)` `gram` or `svd`, the method that produced each sample's values.
         error_bound: `(B,)` first-order bound on the relative error of the smallest
-            nonzero singular value (larger values are at least as accurate).
+            nonzero singular value (larger values are at least as accurate); for `lanczos`,
+            the largest relative error bound of the top k values.
+        estimated: False for the exact methods; True for `lanczos`, where `singular_values`
+            holds only the top k (`(B, k)`), `rank` and `condition` are estimates and
+            `matfree` has the details (bounds, smallest value, density) per sample.
+        method_reason: why this method was used (`auto`), else empty.
+        matfree: per sample, the `_matfree.MatfreeSpectrum` (`lanczos` only).
     """
 
     output: Output
@@ -83,22 +91,63 @@ class LayerSpectrum:
     active: np.ndarray | None
     method: tuple[str, ...]
     error_bound: np.ndarray
+    estimated: bool = False
+    method_reason: str = ""
+    matfree: tuple | None = None
 
     @property
     def label(self) -> str:
         return self.output.label
 
+    @property
+    def sigma_min(self) -> np.ndarray:
+        """`(B,)` the smallest nonzero singular value (NaN where the rank is 0); for `lanczos`
+        the smallest Ritz value, an upper bound unless `matfree[b].sigma_min_status` says more."""
+        if self.matfree is not None:
+            return np.array([r.sigma_min for r in self.matfree])
+        return np.array([row[r - 1] if r else np.nan for row, r in zip(self.singular_values, self.rank)])
+
     def to_dict(self, values: bool = True) -> dict:
         d = dict(output=self.output.to_dict(), inputs=self.inputs, rank=self.rank,
                  condition=self.condition, active=self.active, method=list(self.method),
                  error_bound=self.error_bound)
+        if self.estimated:
+            d.update(estimated=True, method_reason=self.method_reason,
+                     matfree=[r.to_dict() if values else {**r.to_dict(), "density": None}
+                              for r in self.matfree])
         if values:
             d["singular_values"] = self.singular_values
         return d
 
+    def frame_rows(self) -> list[dict]:
+        """One row per sample: the output (`output` index, `layer` name, `stage`), `rank`, `condition`,
+        the largest and smallest nonzero singular value, `active` units, `method`, `error_bound_rel`."""
+        o, rows = self.output, []
+        smin = self.sigma_min
+        for b in range(len(self.rank)):
+            r = int(self.rank[b])
+            row = dict(output=o.index, layer=o.name, stage=o.stage, activation=o.activation,
+                       outputs=o.size, inputs=self.inputs, sample=b, rank=r,
+                       condition=float(self.condition[b]), sigma_max=float(self.singular_values[b, 0]),
+                       sigma_min=float(smin[b]),
+                       active=None if self.active is None else int(self.active[b]),
+                       method=self.method[b], error_bound_rel=float(self.error_bound[b]),
+                       estimated=self.estimated)
+            if self.matfree is not None:
+                mf = self.matfree[b]
+                row.update(rank_se=mf.rank_se, rank_exact=mf.rank_exact, sigma_min_status=mf.sigma_min_status,
+                           converged=mf.converged, steps=mf.steps, products=mf.products,
+                           ks_bound=None if mf.density is None else mf.density.ks_bound)
+            rows.append(row)
+        return rows
+
+    def to_frame(self):
+        """One row per sample (see `frame_rows`)."""
+        return frame(self.frame_rows())
+
 
 @dataclass(frozen=True)
-class JacobianSpectra:
+class JacobianSpectra(Tabular):
     """Per-layer singular value spectra of a net's linearisation at a batch of inputs."""
 
     layers: tuple[LayerSpectrum, ...]
@@ -129,10 +178,20 @@ class JacobianSpectra:
                     method=self.method, rtol=self.rtol, seconds=self.seconds, notes=list(self.notes),
                     layers=[s.to_dict(values) for s in self.layers])
 
+    def to_frame(self):
+        """One row per layer output and sample (columns: `LayerSpectrum.frame_rows`)."""
+        return frame([r for s in self.layers for r in s.frame_rows()])
+
+    def _figures(self):
+        from ._plots import decay_figure
+
+        yield decay_figure(self), "Decay over layers: singular values of every output's Jacobian"
+
 
 def spectra(model_or_net, x: torch.Tensor, layers: Iterable[int | str] | None = None,
             dtype: torch.dtype = torch.float64, method: str = "auto", rtol: float = 1e-6,
-            chunk: int = 192, max_bytes: float = DEFAULT_MAX_BYTES) -> JacobianSpectra:
+            chunk: int = 192, max_bytes: float = DEFAULT_MAX_BYTES, k: int = 20, probes: int = 16,
+            seed: int = 0, scheduler: str | None = None) -> JacobianSpectra:
     """Full singular values of every layer output's Jacobian w.r.t. the input.
 
     Arguments:
@@ -146,11 +205,24 @@ def spectra(model_or_net, x: torch.Tensor, layers: Iterable[int | str] | None = 
             unless the activation is the identity, its `post` output.
         dtype: computing dtype; float64 (default) for the accuracy stated in the module
             docstring (the net is copied and cast, the model is untouched).
-        method: `auto`, `gram` or `svd` (see the module docstring for their accuracy).
-        rtol: relative accuracy `auto` asks of the smallest nonzero singular value.
+        method: `exact` (`gram`, or `svd` where the Gram matrix cannot give `rtol`), `gram`,
+            `svd` (see the module docstring for their accuracy), `lanczos` (matrix-free,
+            `_matfree`: the top `k` singular values to `rtol`, the smallest nonzero one or a
+            bound, rank, condition and the density of J^T J, all marked `estimated`), or
+            `auto` (default): `exact` for every layer whose dense computation fits
+            `max_bytes`, `lanczos` for the rest; `notes` and `method_reason` say why.
+        rtol: relative accuracy asked of the smallest nonzero singular value (exact) or of
+            each of the top k (lanczos).
         chunk: input directions pushed at once (image inputs: rounded to spatial tiles).
         max_bytes: memory limit; the estimate is checked before any work and a
-            `ResourceError` names the size and the fix.
+            `ResourceError` names the size and the fix (the exact methods), or the most the
+            matrix-free bases may take (lanczos).
+        k: `lanczos` only: how many of the largest singular values.
+        probes: `lanczos` only: the probe vectors of the density (its error bars shrink as
+            1/sqrt(probes)).
+        seed: `lanczos` only: the seed of the start and probe vectors.
+        scheduler: address of a Dask scheduler (`tcp://host:8786`): one task per sample there
+            (`_cluster`), the same results in the same order (`seconds`: the whole run's).
 
     Returns:
         A `JacobianSpectra` with one `LayerSpectrum` per output.
@@ -165,11 +237,26 @@ def spectra(model_or_net, x: torch.Tensor, layers: Iterable[int | str] | None = 
         raise ConfigError(f"unknown method '{method}'; use one of {', '.join(METHODS)}")
     if not rtol > 0:
         raise ConfigError(f"rtol must be positive, got {rtol}")
+    if scheduler:  # cluster: one task per sample (reluscope._distribute), merged in order
+        from ._cluster import cluster_spectra
+
+        return cluster_spectra(model_or_net, x, scheduler, layers=layers, dtype=dtype, method=method,
+                               rtol=rtol, chunk=chunk, max_bytes=max_bytes, k=k, probes=probes, seed=seed)
     graph = non_chain(model_or_net, x)
+    if method in ("auto", "lanczos"):
+        from ._matfree import split_spectra
+
+        split = split_spectra(model_or_net if graph is None else graph, graph is not None, x, layers, dtype,
+                              method, rtol, chunk, max_bytes, k, probes, seed)
+        if split is not None:
+            return split
+    label, method = method, "auto" if method == "exact" else method  # exact: gram, svd where needed
     if graph is not None:
+        from dataclasses import replace
+
         from ._graph_spectra import graph_spectra
 
-        return graph_spectra(graph, x, layers, dtype, method, rtol, chunk, max_bytes)
+        return replace(graph_spectra(graph, x, layers, dtype, method, rtol, chunk, max_bytes), method=label)
     start = time.perf_counter()
     net = as_net(model_or_net, x, dtype)
     xb = as_batch(net, x, dtype)
@@ -190,7 +277,7 @@ def spectra(model_or_net, x: torch.Tensor, layers: Iterable[int | str] | None = 
             o, n, sv, np.array([r["rank"] for r in rows]), np.array([r["cond"] for r in rows]),
             active, tuple(r["method"] for r in rows), np.array([r["bound"] for r in rows])))
     return JacobianSpectra(tuple(result), xb.shape[0], net.input_shape, str(dtype).replace("torch.", ""),
-                           method, rtol, time.perf_counter() - start)
+                           label, rtol, time.perf_counter() - start)
 
 
 # -- memory -------------------------------------------------------------------------------

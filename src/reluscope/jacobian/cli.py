@@ -6,7 +6,16 @@ from pathlib import Path
 
 import click
 
-from ..cli import common_options, echo, json_option, load_model, model_file_options, write_results
+from ..cli import (
+    common_options,
+    echo,
+    json_option,
+    load_model,
+    model_file_options,
+    table_options,
+    write_results,
+    write_tables,
+)
 
 
 def _table(header, rows) -> str:
@@ -24,19 +33,25 @@ def _table(header, rows) -> str:
 @click.option("--data", default="digits", show_default=True, help="Data set name or path (test split).")
 @click.option("--n", "n_samples", type=int, default=4, show_default=True, help="Test samples to analyse.")
 @click.option("--layers", default=None, help="Comma-separated layer indices or names (default: all).")
-@click.option("--method", type=click.Choice(["auto", "gram", "svd"]), default="auto", show_default=True,
-              help="Gram matrix (fast), SVD (accurate), or Gram unless --rtol needs SVD.")
+@click.option("--method", type=click.Choice(["auto", "exact", "gram", "svd", "lanczos"]), default="auto",
+              show_default=True, help="exact: Gram matrix, SVD where --rtol needs it; lanczos: matrix-free "
+              "estimates (top --k values, density); auto: exact where it fits --max-memory, else lanczos.")
+@click.option("--k", "k", type=int, default=20, show_default=True,
+              help="lanczos: how many of the largest singular values.")
 @click.option("--rtol", type=float, default=1e-6, show_default=True,
               help="Relative accuracy asked of the smallest nonzero singular value (auto).")
 @click.option("--max-memory", type=float, default=2.0, show_default=True, help="Memory limit in GiB.")
 @click.option("--input-shape", default=None, help="Per-sample input shape, e.g. 3,32,32.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for the figures (effect_of_relu.png, decay_over_layers.png).")
+@click.option("--scheduler", default=None,
+              help="Dask scheduler address, e.g. tcp://HOST:8786: one task per sample on a cluster.")
 @model_file_options
 @json_option
+@table_options
 @common_options
-def command(model, data, n_samples, layers, method, rtol, max_memory, input_shape, out, json_path,
-            seed, device, quiet):
+def command(model, data, n_samples, layers, method, k, rtol, max_memory, input_shape, out, scheduler,
+            json_path, csv_path, parquet_path, seed, device, quiet):
     """Full singular values of the Jacobian of every layer output (before and after each
     activation) with respect to the input, at N test samples of DATA: rank, condition
     number over the nonzero part, active units (Behrmann et al. 2018)."""
@@ -60,9 +75,12 @@ def command(model, data, n_samples, layers, method, rtol, max_memory, input_shap
     idx = torch.randperm(len(ds.test), generator=g)[:n_samples].sort().values
     echo(f"spectra of {len(idx)} test samples of {ds.spec.name}")
     spec = spectra(net, ds.test.x[idx], layers=chosen, method=method, rtol=rtol,
-                   max_bytes=max_memory * 2**30)
+                   max_bytes=max_memory * 2**30, k=k, seed=seed, scheduler=scheduler)
     click.echo(_table(summary_header(spec), summary_rows(spec)))
     click.echo(f"{spec.samples} samples, {spec.seconds:.1f} s; medians over samples")
+    if any(s.estimated for s in spec):
+        click.echo("method lanczos: matrix-free ESTIMATES (top-k to --rtol; rank, σ_min and condition "
+                   "estimated or bounded: see --json)")
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         for name, fig in (("effect_of_relu", effect_of_relu_figure(spec)), ("decay_over_layers",
@@ -72,3 +90,4 @@ def command(model, data, n_samples, layers, method, rtol, max_memory, input_shap
     result = spec.to_dict()
     result["sample_indices"] = idx.tolist()
     write_results(json_path, result)
+    write_tables(spec, csv_path, parquet_path)

@@ -112,13 +112,17 @@ def build(ctx: ReportContext) -> Section:
         what = ("before (the node it reads) and after a ReLU node" if graph
                 else "before and after a ReLU")
         body.append(figure_html(effect_of_relu_figure(spec),
-                                f"Effect of ReLU: spectra {what} at two depths "
-                                "(median over samples, band: min–max)"))
+                                f"Effect of ReLU: spectra {what} at two depths (median over samples, "
+                                "band: min–max); where the curve after a ReLU ends earlier or falls "
+                                "lower, the ReLU removed directions and the inverse is less stable."))
     if decay_indices(spec) is None:
-        body.append(figure_html(decay_figure(spec), "Decay over layers: every output's spectrum"))
+        body.append(figure_html(decay_figure(spec), "Decay over layers: every output's spectrum, shallow "
+                                "(dark) to deep (light); a steeper fall or a shorter curve with depth "
+                                "means a worse-conditioned inverse."))
     else:
         body.append(figure_html(decay_figure(spec), "Decay over depth: the spectra of the ReLU nodes and "
-                                "of the output (at most 12, spread over the depth)"))
+                                "of the output (at most 12, spread over the depth, dark = shallow); a "
+                                "steeper fall with depth means a worse-conditioned inverse."))
     if layers is not None:
         if graph:
             body.append(paragraph(f"Quick mode: two ReLU nodes with the nodes they read, and the nodes with "
@@ -131,5 +135,13 @@ def build(ctx: ReportContext) -> Section:
     body.append(paragraph(f"Method: forward-mode Jacobians in float64, singular values from the Gram "
                           f"matrix or SVD (auto, rtol {spec.rtol:g}): every nonzero value shown has a "
                           f"relative error of at most about {bound:.1e} (first-order bound)."))
+    estimated = [s for s in spec if s.estimated]
+    if estimated:
+        names = ", ".join(str(s.output.index) for s in estimated[:12]) + (" …" if len(estimated) > 12 else "")
+        body.append(paragraph(f"ESTIMATED (matrix-free, lanczos; {estimated[0].method_reason}): outputs "
+                              f"{names}. For these only the top {estimated[0].singular_values.shape[1]} "
+                              "singular values are computed (to the tolerance above); rank, smallest "
+                              "nonzero value and condition number in the table are estimates or bounds, "
+                              "the others exact."))
     return Section("Stability of the inverse", "".join(body), numbers, reading,
                    json={**spec.to_dict(), "sample_indices": idx.tolist()})

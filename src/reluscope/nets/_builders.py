@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import torch
 from torch import nn
 
 from ..errors import ConfigError
@@ -68,6 +69,43 @@ def cifar_cnn(in_channels: int = 3, image_size: int = 32, classes: int = 10,
     return nn.Sequential(*layers)
 
 
+def alexnet_cifar(in_channels: int = 3, image_size: int = 32, classes: int = 10,
+                  dropout: float = 0.0) -> nn.Sequential:
+    """A small AlexNet for CIFAR-10 (the net of the TensorFlow CIFAR-10 tutorial, Zhang et al. 2017's
+    "small AlexNet"; Arora et al. 2015 analysed AlexNet): conv5x5 64 -> max-pool 3 s2 -> conv5x5 64
+    -> max-pool 3 s2 -> dense 384 -> dense 192 -> dense `classes`, ReLU after each but the last
+    (no local response normalisation). A 32x32 input reaches 64x8x8 before the dense layers.
+    """
+    layers: list[nn.Module] = []
+    c, size = in_channels, image_size
+    for _ in range(2):
+        layers += [nn.Conv2d(c, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2, padding=1)]
+        c, size = 64, (size - 1) // 2 + 1
+    layers += [nn.Flatten(), nn.Linear(c * size * size, 384), nn.ReLU()]
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    layers += [nn.Linear(384, 192), nn.ReLU(), nn.Linear(192, classes)]
+    return nn.Sequential(*layers)
+
+
+def gaussian_init(model: nn.Module, std: float | None = None, seed: int | None = None) -> nn.Module:
+    """Redraw every Linear/Conv weight of `model` (in place) from N(0, std^2), biases zero, as AlexNet
+    (Krizhevsky et al. 2012, std 0.01). `std=None` matches PyTorch's default init per layer: the std
+    `1 / sqrt(3 fan_in)` of its `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`, so only the law's shape changes.
+    Returns `model`.
+    """
+    gen = None if seed is None else torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+                fan_in = m.weight[0].numel()
+                s = std if std is not None else 1.0 / math.sqrt(3 * fan_in)
+                m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * s)
+                if m.bias is not None:
+                    m.bias.zero_()
+    return model
+
+
 def locally_connected(in_shape: Sequence[int], channels: Sequence[int], kernel_size: int | tuple,
                       stride: int | tuple | None = None, classes: int | None = None,
                       batch_norm: bool = False) -> nn.Sequential:
@@ -95,7 +133,8 @@ def build(arch: str, input_shape: Sequence[int], classes: int, dropout: float = 
 
     `mlp:256-256` gives hidden widths (input and output sizes come from the data);
     `mlp:64-256-256-10` spells them out and must match the data; `cifar_cnn` is the CNN
-    of Behrmann et al. for `(C, H, W)` inputs; `resnet20` and `resnet18` are the CIFAR
+    of Behrmann et al. for `(C, H, W)` inputs; `alexnet_cifar` a small AlexNet; `resnet20` and
+    `resnet18` are the CIFAR
     ResNets (any image size; global pooling before the head; no dropout).
     """
     family, _, rest = arch.partition(":")
@@ -113,9 +152,13 @@ def build(arch: str, input_shape: Sequence[int], classes: int, dropout: float = 
         if len(input_shape) != 3 or input_shape[1] != input_shape[2]:
             raise ConfigError(f"cifar_cnn needs square image inputs (C, H, H), got {tuple(input_shape)}")
         return cifar_cnn(input_shape[0], input_shape[1], classes, dropout=dropout)
+    if family == "alexnet_cifar":
+        if len(input_shape) != 3 or input_shape[1] != input_shape[2]:
+            raise ConfigError(f"alexnet_cifar needs square image inputs (C, H, H), got {tuple(input_shape)}")
+        return alexnet_cifar(input_shape[0], input_shape[1], classes, dropout=dropout)
     if family in RESNETS:
         if len(input_shape) != 3:
             raise ConfigError(f"{family} needs image inputs (C, H, W), got {tuple(input_shape)}")
         return RESNETS[family](input_shape[0], classes)
-    raise ConfigError(f"unknown architecture '{arch}'; use mlp:W1-W2-..., cifar_cnn, resnet20 "
-                      "or resnet18")
+    raise ConfigError(f"unknown architecture '{arch}'; use mlp:W1-W2-..., cifar_cnn, alexnet_cifar, "
+                      "resnet20 or resnet18")

@@ -19,9 +19,11 @@ class LocallyConnected2d(nn.Module):
     A 1-D input of length L is the case `in_size=(1, L)`, `kernel_size=(1, k)`.
 
     Arguments:
-        in_channels, out_channels: channels of input and output.
+        in_channels: channels of the input.
+        out_channels: channels of the output.
         in_size: spatial size `(H, W)` of the input.
-        kernel_size, stride: of the receptive fields.
+        kernel_size: of the receptive fields.
+        stride: of the receptive fields.
 
     Shapes: weight `(oh, ow, out_channels, in_channels * kh * kw)`, bias
     `(out_channels, oh, ow)`; output `(B, out_channels, oh, ow)`.

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
+from .._display import Tabular
+from .._distribute import default_workers, map_samples
+from .._frames import frame
 from .._progress import progress
 from ..errors import ConfigError, ShapeError
 from ._classify import KINDS, PreimageResult, check_layer, classify
@@ -17,7 +19,7 @@ from ._tol import Tolerances
 
 
 @dataclass(frozen=True)
-class BatchResult:
+class BatchResult(Tabular):
     """Per-sample pre-image results of one layer.
 
     Attributes:
@@ -46,6 +48,18 @@ class BatchResult:
     def median_seconds(self) -> float:
         return float(np.median([r.seconds for r in self.results])) if self.results else float("nan")
 
+    def rows(self) -> list[dict]:
+        """One table row per sample, in input order."""
+        return [dict(sample=i, kind=r.kind, n_positive=r.n_positive, n_tight=r.n_tight, rank=r.rank,
+                     null_dim=r.null_dim, method=r.method, reason=r.reason, lp_value=r.lp_value,
+                     certificate=r.certificate_kind, exact_signs=r.exact_signs, z_margin_rel=r.z_margin,
+                     condition=r.condition, time_s=r.seconds)
+                for i, r in enumerate(self.results)]
+
+    def to_frame(self):
+        """One row per sample: its kind, what decided it, and the numbers behind the decision."""
+        return frame(self.rows())
+
     def to_dict(self, samples: bool = True) -> dict:
         pos = self.n_positive
         out = dict(n=len(self.results), counts=self.counts(), seconds=self.seconds, workers=self.workers,
@@ -57,14 +71,6 @@ class BatchResult:
         if samples:
             out["samples"] = [r.to_dict() for r in self.results]
         return out
-
-
-def default_workers() -> int:
-    """CPU cores available to this process."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 _LAYER: dict = {}
@@ -87,7 +93,8 @@ def _classify_one(x) -> PreimageResult:
 
 
 def classify_batch(W, b, X, tol: Tolerances = Tolerances(), *, workers: int | None = None,
-                   search: bool = True, desc: str = "pre-images", context: str | None = None) -> BatchResult:
+                   search: bool = True, desc: str = "pre-images", context: str | None = None,
+                   scheduler: str | None = None) -> BatchResult:
     """`classify` every row of X for the layer `ReLU(W x + b)`.
 
     Arguments:
@@ -101,6 +108,9 @@ def classify_batch(W, b, X, tol: Tolerances = Tolerances(), *, workers: int | No
         context: multiprocessing start method. Default "fork" where available: workers
             inherit the layer without a copy and scripts need no `if __name__ == "__main__"`
             guard (the workers run NumPy/SciPy/HiGHS only, never torch); else "spawn".
+        scheduler: address of a Dask scheduler (`tcp://host:8786`): the samples run there in
+            chunks (`reluscope._distribute.map_samples`), with the same results in the same
+            order; `workers` and `context` are then ignored.
 
     Returns:
         A `BatchResult` (results in the order of X).
@@ -124,7 +134,10 @@ def classify_batch(W, b, X, tol: Tolerances = Tolerances(), *, workers: int | No
         raise ConfigError(f"workers must be >= 1, got {workers}")
     workers = min(workers, len(X))
     start = time.perf_counter()
-    if workers == 1:
+    if scheduler:
+        results = map_samples(partial(classify, W, b, tol=tol, search=search), X, scheduler=scheduler,
+                              desc=desc)
+    elif workers == 1:
         _init_worker(W, b, tol, search)
         try:
             results = [_classify_one(x) for x in progress(X, desc=desc, total=len(X))]
@@ -132,13 +145,7 @@ def classify_batch(W, b, X, tol: Tolerances = Tolerances(), *, workers: int | No
             limits = _LAYER.pop("limits", None)
             if limits is not None:
                 limits.restore_original_limits()
-    else:
-        import multiprocessing as mp
-
-        if context is None:
-            context = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context(context), initializer=_init_worker,
-                                 initargs=(W, b, tol, search)) as pool:
-            it = pool.map(_classify_one, X, chunksize=max(1, min(8, len(X) // (4 * workers))))
-            results = list(progress(it, desc=desc, total=len(X)))
+    else:  # the layer reaches the forked workers once, not with every chunk
+        results = map_samples(partial(classify, W, b, tol=tol, search=search), X, workers=workers,
+                              desc=desc, context=context)
     return BatchResult(tuple(results), time.perf_counter() - start, workers)

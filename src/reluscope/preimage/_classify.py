@@ -155,10 +155,18 @@ def _classify(W, b, x, tol: Tolerances, search: bool) -> PreimageResult:
     if rank == n:
         return PreimageResult("singleton", n_pos, n_tight, rank, 0, "rank: active rows span the input",
                               **exact)
-    d = n - rank
+    return decide_null_space(W, P, T, rank, N, float(np.linalg.norm(W, axis=1).max()), tol, search, exact)
+
+
+def decide_null_space(W, P, T, rank: int, N, row_scale: float, tol: Tolerances, search: bool,
+                      exact: dict) -> PreimageResult:
+    """The kind once `N` (n x d, d > 0) spans null(W_P): bounded iff `W_Z N` is omnidirectional,
+    a single point iff the tight rows `W_T N` are. W may be dense or a SciPy sparse matrix;
+    `row_scale` is its largest row norm; `exact` the exact-sign fields of the result."""
+    n_pos, n_tight = int(P.sum()), int(T.sum())
+    d = N.shape[1]
     Zrows = ~P
     M = W[Zrows] @ N
-    row_scale = float(np.linalg.norm(W, axis=1).max())
     omni = is_omnidirectional(M, tol, row_scale=row_scale, search=search)
     base = dict(n_positive=n_pos, n_tight=n_tight, rank=rank, null_dim=d, **exact)
     if omni.omnidirectional is None:

@@ -9,15 +9,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .._display import Tabular
+from .._frames import frame
 from ..errors import ConfigError
 from ..nets import Graph, as_graph
 from ._batch import BatchResult, classify_batch
 from ._graph import affine_region, describe_region, region_system, resolve_relu_node, source_values
+from ._sparse import classify_batch_sparse, sparse_layer_system
 from ._tol import Tolerances
 
 
 @dataclass(frozen=True)
-class LayerPreimage:
+class LayerPreimage(Tabular):
     """Pre-image kinds of one ReLU layer (or graph node) of a model over a set of samples.
 
     Attributes:
@@ -42,6 +45,16 @@ class LayerPreimage:
     def label(self) -> str:
         """How to name the target in text: `layer 2 ('fc2')` or `node 'stage1.0.relu2'`."""
         return f"node '{self.layer}'" if self.sources else f"layer {self.index} ('{self.layer}')"
+
+    def to_frame(self):
+        """One row per sample, led by the layer's (node's) name."""
+        return frame([dict(layer=self.layer, **row) for row in self.batch.rows()])
+
+    def _figures(self):
+        from ._plots import positives_histogram
+
+        yield (positives_histogram([(self.label, self.batch)], self.n),
+               f"Positive outputs of {self.label} per sample, by pre-image kind")
 
     def to_dict(self, samples: bool = True) -> dict:
         out = dict(layer=self.layer, index=self.index, outputs=self.m, inputs=self.n, space=self.space,
@@ -99,7 +112,8 @@ def describe_space(net, index: int) -> str:
 
 
 def classify_layer(model_or_net, layer: int | str, x: torch.Tensor, tol: Tolerances = Tolerances(), *,
-                   workers: int | None = None, search: bool = True) -> LayerPreimage:
+                   workers: int | None = None, search: bool = True,
+                   scheduler: str | None = None, dense: bool = False) -> LayerPreimage:
     """Classify the pre-image of ReLU layer `layer`'s output for every model input in x.
 
     On a chain, a layer deeper in the net has its pre-image taken in that layer's own
@@ -115,6 +129,9 @@ def classify_layer(model_or_net, layer: int | str, x: torch.Tensor, tol: Toleran
         tol: as for `classify_batch`.
         workers: as for `classify_batch`.
         search: as for `classify_batch`.
+        scheduler: as for `classify_batch` (a Dask scheduler address runs the samples there).
+        dense: unroll a conv layer into a dense matrix, as before the sparse path
+            (`reluscope.preimage._sparse`, the default for conv layers: the same answers, faster).
 
     Returns:
         A `LayerPreimage`.
@@ -123,20 +140,22 @@ def classify_layer(model_or_net, layer: int | str, x: torch.Tensor, tol: Toleran
     target = resolve_relu_layer(net, layer)
     net.check_input(x)
     if not net.is_chain:
-        return _classify_node(net, target, x, tol, workers, search)
-    W, b = layer_system(net, target)
+        return _classify_node(net, target, x, tol, workers, search, scheduler)
+    system = None if dense else sparse_layer_system(net, target)
+    W, b = layer_system(net, target) if system is None else system
     inputs = layer_inputs(net, target, x)
-    batch = classify_batch(W, b, inputs, tol, workers=workers, search=search,
-                           desc=f"pre-images of layer {target}")
+    run = classify_batch if system is None else classify_batch_sparse
+    batch = run(W, b, inputs, tol, workers=workers, search=search, scheduler=scheduler,
+                desc=f"pre-images of layer {target}")
     return LayerPreimage(net.layers[target].name, target, W.shape[0], W.shape[1],
                          describe_space(net, target), batch, tol)
 
 
-def _classify_node(graph: Graph, name: str, x, tol, workers, search) -> LayerPreimage:
+def _classify_node(graph: Graph, name: str, x, tol, workers, search, scheduler=None) -> LayerPreimage:
     node = graph.node(name)
     region = affine_region(graph, node)
     W, b = region_system(graph, region)
     batch = classify_batch(W, b, source_values(graph, region, x), tol, workers=workers, search=search,
-                           desc=f"pre-images of {name}")
+                           scheduler=scheduler, desc=f"pre-images of {name}")
     return LayerPreimage(name, graph.nodes.index(node), W.shape[0], W.shape[1],
                          describe_region(graph, region), batch, tol, region.sources)

@@ -4,31 +4,32 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._style import KINDS as _COLORS
+from .._style import LEGEND_SIZE, THRESHOLD
+from .._style import panels as _panels
 from ._classify import KINDS
-
-_COLORS = {"singleton": "#4a7cc9", "compact": "#52a35c", "unbounded": "#d9822b", "degenerate": "#999999"}
 
 
 def positives_histogram(panels, n_input: int, bins: int = 30, figsize=None):
-    """One panel per `(title, BatchResult)`: stacked histogram of #positive outputs by kind.
+    """One panel per `(title, BatchResult)`: stacked histogram of #positive outputs by kind,
+    two panels a row (so four layers make a legible 2 x 2 grid).
 
     Arguments:
         panels: list of `(title, BatchResult)`.
         n_input: the layer's input dimension, marked by a dashed line (above it a singleton
             is possible from the rank alone).
         bins: number of bins over the common range.
+        figsize: figure size in inches (default: the report's width, 3.3 in per row).
 
     Returns:
         A matplotlib figure.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    fig, axes = plt.subplots(1, len(panels), figsize=figsize or (4.6 * len(panels), 3.3), squeeze=False)
-    for ax, (title, batch) in zip(axes[0], panels):
+    fig, axes = _panels(len(panels), panel_height=3.3)
+    if figsize is not None:
+        fig.set_size_inches(figsize)
+    for ax, (title, batch) in zip(axes, panels):
         pos, kinds = batch.n_positive, np.array(batch.kinds)
         lo, hi = min(pos.min(), n_input) - 10, max(pos.max(), n_input) + 10
         edges = np.linspace(lo, hi, bins + 1)
@@ -36,11 +37,9 @@ def positives_histogram(panels, n_input: int, bins: int = 30, figsize=None):
         labels = [f"{k} ({int(np.sum(kinds == k))})" for k in KINDS if np.any(kinds == k)]
         colors = [_COLORS[k] for k in KINDS if np.any(kinds == k)]
         ax.hist(data, bins=edges, stacked=True, label=labels, color=colors)
-        ax.axvline(n_input, color="k", ls="--", lw=1)
-        ax.text(n_input, ax.get_ylim()[1] * 0.95, f" n = {n_input}", va="top", fontsize=8)
+        ax.axvline(n_input, color=THRESHOLD, ls="--", lw=1, label=f"n = {n_input} inputs")
         ax.set(xlabel="# positive outputs", ylabel="# samples", title=title)
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=LEGEND_SIZE)
         ax.grid(alpha=0.3)
-    fig.tight_layout()
     return fig

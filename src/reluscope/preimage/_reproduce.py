@@ -22,6 +22,8 @@ import torch
 from torch import nn
 
 from .. import nets
+from .._display import Tabular
+from .._frames import frame
 from ..report._registry import Claim
 from ._batch import BatchResult, classify_batch
 from ._tol import Tolerances
@@ -82,7 +84,7 @@ class LayerRun:
 
 
 @dataclass(frozen=True)
-class PreimageReproduction:
+class PreimageReproduction(Tabular):
     protocols: list[LayerRun]
     random: list[LayerRun]
     n_input: int
@@ -92,6 +94,18 @@ class PreimageReproduction:
     def to_dict(self) -> dict:
         return dict(n_input=self.n_input, hidden=self.hidden, protocols=[p.to_dict() for p in self.protocols],
                     random=[r.to_dict() for r in self.random], notes=self.notes)
+
+    def to_frame(self):
+        """One row per layer run: its kinds and positive outputs (the slide's table)."""
+        rows = []
+        for group, runs in (("protocol", self.protocols), ("random", self.random)):
+            for run in runs:
+                pos = run.batch.n_positive
+                rows.append(dict(layer=run.name, group=group, description=run.description,
+                                 test_acc=run.test_acc, **run.batch.counts(), mean_positive=float(pos.mean()),
+                                 min_positive=int(pos.min()), max_positive=int(pos.max()),
+                                 wendel_compact=run.wendel_compact, time_s=run.batch.seconds))
+        return frame(rows)
 
     def _in_regime(self, run: LayerRun) -> bool:
         return 300 <= float(run.batch.n_positive.mean()) <= 1000

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import click
 
-from ..cli import common_options, echo, json_option, load_model, model_file_options, write_results
+from ..cli import (
+    common_options,
+    echo,
+    json_option,
+    load_model,
+    model_file_options,
+    table_options,
+    write_results,
+    write_tables,
+)
 from ._tol import Tolerances
 
 
@@ -18,6 +27,9 @@ from ._tol import Tolerances
 @click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
 @click.option("--n", "n_samples", type=int, default=1000, show_default=True, help="Samples to classify.")
 @click.option("--workers", type=int, default=None, help="Processes (default: all cores).")
+@click.option("--scheduler", default=None,
+              help="Dask scheduler address, e.g. tcp://HOST:8786, to classify the samples on a cluster "
+                   "(same results, same order).")
 @click.option("--input-shape", default=None, help="Per-sample input shape, e.g. 1,28,28.")
 @click.option("--figure", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Save the histogram of positive outputs by kind (PNG/SVG).")
@@ -28,9 +40,10 @@ from ._tol import Tolerances
               help="Singular values below this times the largest count as zero.")
 @model_file_options
 @json_option
+@table_options
 @common_options
-def command(model, layer, data, split, n_samples, workers, input_shape, figure, certificates, zero_tol,
-            rank_tol, json_path, seed, device, quiet):
+def command(model, layer, data, split, n_samples, workers, scheduler, input_shape, figure, certificates,
+            zero_tol, rank_tol, json_path, csv_path, parquet_path, seed, device, quiet):
     """Classify the pre-image of layer LAYER's output (singleton / compact / unbounded) for
     N samples of DATA. For a deeper layer the pre-image is taken in that layer's own input
     space (the previous layer's outputs); for a ReLU node of a graph (e.g. a residual
@@ -52,7 +65,8 @@ def command(model, layer, data, split, n_samples, workers, input_shape, figure, 
     g = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(part), generator=g)[:n_samples].sort().values
     echo(f"classifying {len(idx)} {split} samples of {ds.spec.name}")
-    res = classify_layer(net, index, part.x[idx], Tolerances(zero=zero_tol, rank=rank_tol), workers=workers)
+    res = classify_layer(net, index, part.x[idx], Tolerances(zero=zero_tol, rank=rank_tol), workers=workers,
+                         scheduler=scheduler)
     counts = res.batch.counts()
     click.echo(f"{res.label}, {res.m} x {res.n}; pre-image in {res.space}")
     click.echo("kinds: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
@@ -71,3 +85,4 @@ def command(model, layer, data, split, n_samples, workers, input_shape, figure, 
         fig.savefig(figure, dpi=120, bbox_inches="tight")
         echo(f"figure written to {figure}")
     write_results(json_path, out)
+    write_tables(res, csv_path, parquet_path)

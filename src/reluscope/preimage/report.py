@@ -84,8 +84,10 @@ def preimage_section(ctx: ReportContext) -> Section:
         rows.append(("at initialisation", *[init.batch.counts()[k] for k in KINDS],
                      float(init.batch.n_positive.mean())))
     body = table_html(["weights", *KINDS, "mean positives"], rows)
-    body += figure_html(fig, f"Positive outputs of {trained.label} per test sample, by pre-image kind; "
-                             f"the dashed line marks the input dimension n = {trained.n}.")
+    body += figure_html(fig, f"Positive outputs of {trained.label} per test sample, coloured by pre-image "
+                             f"kind; right of the dashed line (n = {trained.n} inputs) the active rows alone "
+                             "can pin the input down, left of it look for compact (green) or unbounded "
+                             "(orange) pre-images.")
     if count < (QUICK_SAMPLES if ctx.quick else FULL_SAMPLES):
         body += paragraph(f"{count} samples only: each costs about an {m} × {n}² factorisation, so the "
                           "count is capped to keep the section within its time budget (more with --full, "
@@ -122,8 +124,10 @@ def reproduction_section(rep, quick: bool) -> Section:
             for p in [*rep.protocols, *rep.random]]
     body = table_html(["layer", "how", *KINDS, "mean positives", "min", "max"], rows)
     body += figure_html(fig, f"Histogram of positive outputs of the {rep.hidden}-unit layer per test sample, "
-                             "split by pre-image kind (the slide's figure), for each training protocol "
-                             "and for random layers.")
+                             "coloured by pre-image kind (the slide's figure), for each training protocol "
+                             f"and for random layers; left of the dashed line (n = {rep.n_input}) fewer "
+                             "units are active than there are inputs, so no pre-image there is a single "
+                             "point: look for how they split into compact (green) and unbounded (orange).")
     for note in rep.notes:
         body += paragraph(note)
     numbers = {"test samples per layer": len(rep.protocols[0].batch.results),

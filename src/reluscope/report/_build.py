@@ -10,7 +10,7 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import __version__
 from .._io import atomic_write_text, write_json
@@ -38,6 +38,36 @@ class SectionOutcome:
     seconds: float
     message: str = ""
     claims: tuple[Claim, ...] = ()
+
+
+class Report(NamedTuple):
+    """What `build_report` returns: the page written and each section's outcome.
+
+    Unpacks as `path, outcomes = build_report(...)`; in Jupyter it displays the page itself
+    (an iframe of the self-contained HTML, `height` pixels high, scrolling).
+    """
+
+    path: Path
+    outcomes: list[SectionOutcome]
+
+    height = 640  # pixels of the iframe in a notebook
+
+    @property
+    def sections(self) -> dict[str, str]:
+        """Section key -> "ok", "not applicable" or "failed"."""
+        return {o.key: o.status for o in self.outcomes}
+
+    def _repr_html_(self) -> str:
+        page = Path(self.path).read_text(encoding="utf-8")
+        # In an iframe's srcdoc, "#section" links resolve against the notebook's URL and would load it
+        # into the frame; this base keeps them inside the report.
+        page = page.replace("<head>", '<head><base href="about:srcdoc" target="_self">', 1)
+        counts = {s: sum(o.status == s for o in self.outcomes) for s in ("ok", "not applicable", "failed")}
+        summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        return (f"<p><strong>reluscope report</strong> <code>{html.escape(str(self.path))}</code> "
+                f"({len(self.outcomes)} sections: {summary or 'none'})</p>"
+                f'<iframe srcdoc="{html.escape(page, quote=True)}" title="reluscope report" '
+                f'style="width:100%;height:{int(self.height)}px;border:1px solid #ddd"></iframe>')
 
 
 def load_sections() -> None:
@@ -74,8 +104,10 @@ def run_sections(entries: Sequence[Entry], arg: Any, out: Path,
 
 
 def build_report(ctx: ReportContext, only: list[str] | None = None,
-                 strict: bool = False) -> tuple[Path, list[SectionOutcome]]:
-    """Run every registered section on `ctx`; write `ctx.out_dir/index.html` and JSON files."""
+                 strict: bool = False) -> Report:
+    """Run every registered section on `ctx`; write `ctx.out_dir/index.html` and JSON files.
+
+    Returns a `Report`: a named tuple `(path, outcomes)` that shows the page in Jupyter."""
     load_sections()
     out = Path(ctx.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -87,7 +119,7 @@ def build_report(ctx: ReportContext, only: list[str] | None = None,
              "section below runs one analysis on the model; numbers first, then figures.")
     path = write_page(out / "index.html", "reluscope report", intro, meta, rendered, outcomes)
     write_json(out / "outcomes.json", outcomes)
-    return path, outcomes
+    return Report(path, outcomes)
 
 
 def claims_table(claims: Sequence[Claim], parts: Sequence[str] | None = None) -> str:
@@ -161,7 +193,8 @@ main{max-width:1000px;margin:0 auto;padding:24px 32px;background:#fff}
 h1{margin-top:0}h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:2em}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}
 td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}th{background:#f2f2f2}
-figure{margin:12px 0}img{max-width:100%}figcaption{font-size:13px;color:#555}
+figure{margin:16px 0 20px}img{display:block;max-width:100%;height:auto}
+figcaption{font-size:14px;color:#333;margin-top:6px;max-width:60em}
 .reading{background:#f3f7fc;border-left:3px solid #4a7cc9;padding:6px 10px}
 .na{color:#666;font-style:italic}.failed{color:#b00020}
 .meta{font-size:12px;color:#777}footer{margin-top:3em;font-size:12px;color:#777}

@@ -38,23 +38,8 @@ def model_section(ctx: ReportContext) -> Section:
 def training_section(ctx: ReportContext) -> Section:
     if ctx.training is None or not ctx.training.history:
         raise NotApplicable("the model was loaded from a file without a training history")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     hist = ctx.training.history
-    epochs = [h["epoch"] for h in hist]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
-    a.plot(epochs, [h["train_loss"] for h in hist], label="train")
-    a.plot(epochs, [h["test_loss"] for h in hist], label="test")
-    a.set(xlabel="epoch", ylabel="cross-entropy", yscale="log", title="loss")
-    b.plot(epochs, [1 - h["train_acc"] for h in hist], label="train")
-    b.plot(epochs, [1 - h["test_acc"] for h in hist], label="test")
-    b.set(xlabel="epoch", ylabel="error", title="error rate")
-    for ax in (a, b):
-        ax.legend()
-        ax.grid(alpha=0.3)
+    fig = training_figure(hist)
     final = hist[-1]
     numbers = {"epochs": len(hist), "final train error": 1 - final["train_acc"],
                "final test error": 1 - final["test_acc"],
@@ -62,5 +47,25 @@ def training_section(ctx: ReportContext) -> Section:
     gap = final["train_acc"] - final["test_acc"]
     reading = (f"The model reaches {100 * final['test_acc']:.1f}% test accuracy after "
                f"{len(hist)} epochs; the train–test gap is {100 * gap:.1f} points.")
-    return Section("Training", figure_html(fig, "Loss and error per epoch"), numbers, reading,
-                   json=ctx.training.to_dict())
+    caption = ("Loss and error rate per epoch, train (blue) vs test (red): both should fall; a gap that "
+               "keeps widening means over-fitting.")
+    return Section("Training", figure_html(fig, caption), numbers, reading, json=ctx.training.to_dict())
+
+
+def training_figure(hist: list[dict]):
+    """Loss (log scale) and error rate per epoch, train vs test, from a training history."""
+    from .._style import TEST, TRAIN, log_ticks, subplots
+
+    epochs = [h["epoch"] for h in hist]
+    fig, ((a, b),) = subplots(1, 2, panel_height=3.0)
+    a.plot(epochs, [h["train_loss"] for h in hist], color=TRAIN, label="train")
+    a.plot(epochs, [h["test_loss"] for h in hist], color=TEST, label="test")
+    a.set(xlabel="epoch", ylabel="cross-entropy", yscale="log", title="loss")
+    b.plot(epochs, [1 - h["train_acc"] for h in hist], color=TRAIN, label="train")
+    b.plot(epochs, [1 - h["test_acc"] for h in hist], color=TEST, label="test")
+    b.set(xlabel="epoch", ylabel="error", title="error rate")
+    for ax in (a, b):
+        ax.legend()
+        ax.grid(alpha=0.3)
+        log_ticks(ax)
+    return fig

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._display import Tabular
+
 
 @dataclass
 class ReportContext:
@@ -30,7 +32,7 @@ class ReportContext:
 
 
 @dataclass(frozen=True)
-class Claim:
+class Claim(Tabular):
     """A paper's claim next to what we measured. `holds` is None when undecided."""
 
     claim: str

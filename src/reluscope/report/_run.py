@@ -51,7 +51,7 @@ def prepare_context(model: str | Path | nn.Module | None = None, data: str = "di
 
 
 def run_report(**kwargs):
-    """`prepare_context(**kwargs)` then `build_report`; returns (path, outcomes)."""
+    """`prepare_context(**kwargs)` then `build_report`; returns a `Report` (path, outcomes)."""
     strict = kwargs.pop("strict", False)
     only = kwargs.pop("only", None)
     return build_report(prepare_context(**kwargs), only=only, strict=strict)

@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
 
+from .._display import Tabular
+from .._frames import frame
 from .._progress import progress
 from ..errors import ConfigError
 from ._paired import paired_comparisons
@@ -79,7 +81,7 @@ class ShadowTrainConfig:
 
 
 @dataclass(frozen=True)
-class ArmResult:
+class ArmResult(Tabular):
     """One arm at one budget: the tuned rate, validation errors per rate, test errors per seed,
     and the mean ± std test error after each epoch of `curve_epochs`."""
 
@@ -105,9 +107,20 @@ class ArmResult:
     def to_dict(self) -> dict:
         return dict(asdict(self), mean=self.mean, std=self.std)
 
+    def frame_row(self) -> dict:
+        """`arm`, `budget` (labels), tuned `lr`, `epochs`, `seeds`, `test_error_mean` and `test_error_std`
+        over seeds (error rates in [0, 1]), `time_s` (wall time of the arm)."""
+        return dict(arm=self.arm, budget=self.budget, lr=self.lr, epochs=self.epochs,
+                    seeds=len(self.test_errors), test_error_mean=self.mean, test_error_std=self.std,
+                    time_s=self.seconds)
+
+    def to_frame(self):
+        """One row (see `frame_row`)."""
+        return frame([self.frame_row()])
+
 
 @dataclass(frozen=True)
-class ShadowTrainResult:
+class ShadowTrainResult(Tabular):
     config: ShadowTrainConfig
     arms: list[ArmResult]
     sweeps: list[dict] = field(default_factory=list)
@@ -127,6 +140,15 @@ class ShadowTrainResult:
         return dict(config=self.config.to_dict(), arms=[a.to_dict() for a in self.arms],
                     sweeps=self.sweeps, comparisons=[c.to_dict() for c in self.comparisons()],
                     notes=self.notes)
+
+    def to_frame(self):
+        """One row per arm and budget (columns: `ArmResult.frame_row`)."""
+        return frame([a.frame_row() for a in self.arms])
+
+    def _figures(self):
+        from ._experiment_plots import plot_dropout_vs_shadow
+
+        yield plot_dropout_vs_shadow(self), "Test error per epoch at the largest budget"
 
     @classmethod
     def from_dict(cls, d: dict) -> ShadowTrainResult:

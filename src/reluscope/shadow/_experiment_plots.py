@@ -3,16 +3,10 @@ against label budget, and the layer / ρ sweeps. Each returns a matplotlib figur
 
 from __future__ import annotations
 
-COLORS = {"baseline": "tab:gray", "dropout": "tab:blue", "shadow": "tab:orange", "dropout+shadow": "tab:red"}
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from .._style import ARMS as COLORS
+from .._style import LEGEND_SIZE, log_ticks
+from .._style import panels as _panels
+from .._style import subplots as _subplots
 
 
 def plot_dropout_vs_shadow(res, budget: int | None = None, title: str = ""):
@@ -24,9 +18,9 @@ def plot_dropout_vs_shadow(res, budget: int | None = None, title: str = ""):
         res: a `ShadowTrainResult`.
         budget: the label budget to show (a number of labels as in `ArmResult.budget`).
     """
-    plt = _plt()
     budget = max(a.budget for a in res.arms) if budget is None else budget
-    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    fig, axes = _subplots(1, 1, width=6.0, panel_height=3.6)
+    ax = axes[0, 0]
     for a in (a for a in res.arms if a.budget == budget):
         epochs = a.curve_epochs
         style = "-" if "dropout" in a.arm else "--"
@@ -39,15 +33,15 @@ def plot_dropout_vs_shadow(res, budget: int | None = None, title: str = ""):
     if a.curve_epochs[-1] > 30:
         ax.set_xscale("log")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    log_ticks(ax)
+    ax.legend(fontsize=LEGEND_SIZE)
     return fig
 
 
 def plot_error_vs_budget(res, title: str = ""):
     """Final test error (mean ± std over seeds) against the number of labels, one line per arm."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    fig, axes = _subplots(1, 1, width=6.0, panel_height=3.6)
+    ax = axes[0, 0]
     arms = list(dict.fromkeys(a.arm for a in res.arms))
     for k, name in enumerate(arms):
         rows = sorted((a for a in res.arms if a.arm == name), key=lambda a: a.budget)
@@ -58,8 +52,8 @@ def plot_error_vs_budget(res, title: str = ""):
     ax.set(xscale="log", xlabel="labelled training samples", ylabel="test error",
            title=title or "error vs labels")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    log_ticks(ax)
+    ax.legend(fontsize=LEGEND_SIZE)
     return fig
 
 
@@ -68,12 +62,11 @@ def plot_sweeps(res, title: str = ""):
     baseline at the sweep budget as a horizontal band; None when the result has no sweeps."""
     if not res.sweeps:
         return None
-    plt = _plt()
     kinds = [k for k in ("layer", "rho") if any(s["kind"] == k for s in res.sweeps)]
-    fig, axes = plt.subplots(1, len(kinds), figsize=(4.2 * len(kinds), 3.3), squeeze=False)
+    fig, axes = _panels(len(kinds), panel_height=3.3)
     budget = res.sweeps[0]["budget"]
     base = next((a for a in res.arms if a.arm == "baseline" and a.budget == budget), None)
-    for ax, kind in zip(axes[0], kinds):
+    for ax, kind in zip(axes, kinds):
         pts = sorted((s for s in res.sweeps if s["kind"] == kind), key=lambda s: s["value"])
         ax.errorbar([s["value"] for s in pts], [s["mean"] for s in pts], yerr=[s["std"] for s in pts],
                     marker="o", capsize=3, color=COLORS["shadow"], label="shadow")
@@ -85,6 +78,5 @@ def plot_sweeps(res, title: str = ""):
         if kind == "layer":
             ax.set_xticks([s["value"] for s in pts])  # layer indices: no fractional ticks
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+        ax.legend(fontsize=LEGEND_SIZE)
     return fig

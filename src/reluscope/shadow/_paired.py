@@ -13,12 +13,14 @@ import math
 import statistics
 from dataclasses import dataclass
 
+from .._display import Tabular
+
 MIN_SEEDS = 3  # fewer seeds give no usable standard error: claims stay undecided
 PAIRS = (("shadow", "baseline"), ("dropout+shadow", "dropout"))
 
 
 @dataclass(frozen=True)
-class Comparison:
+class Comparison(Tabular):
     """`arm` minus `reference` final test error at one budget, paired by seed (negative: better)."""
 
     data: str

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import math
 
-_COLORS = {"none": "tab:gray", "theory": "tab:orange", "best": "tab:blue", "net": "tab:green"}
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from .._style import ARMS, LEGEND_SIZE, RANDOM, THRESHOLD, TRAINED, log_ticks
+from .._style import OFFSETS as _COLORS
+from .._style import panels as _panels
+from .._style import pyplot as _plt
+from .._style import subplots as _subplots
 
 
 def _means(xs, ys):
@@ -26,8 +21,8 @@ def _means(xs, ys):
 
 def plot_theorem1(res):
     """Relative error against k/t on log-log axes, one colour per offset rule, with the fit."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(5.6, 4))
+    fig, axes = _subplots(1, 1, width=6.0, panel_height=4.0)
+    ax = axes[0, 0]
     ratios = [r["ratio"] for r in res.runs]
     for rule in res.slopes:
         errs = [r["errors"][rule] for r in res.runs]
@@ -38,31 +33,32 @@ def plot_theorem1(res):
     if b is not None and not math.isnan(b):
         lo, hi = min(ratios), max(ratios)
         ax.plot([lo, hi], [math.exp(c) * lo ** b, math.exp(c) * hi ** b], "--", color=_COLORS["best"], lw=1)
-        ax.plot([lo, hi], [math.exp(c) * lo ** b, math.exp(c) * lo ** b * hi / lo], ":", color="k", lw=1,
-                label="slope 1 (theory)")
+        ax.plot([lo, hi], [math.exp(c) * lo ** b, math.exp(c) * lo ** b * hi / lo], ":", color=THRESHOLD,
+                lw=1.2, label="slope 1 (theory)")
     ax.set(xscale="log", yscale="log", xlabel="k / t", ylabel="‖h̃ − h‖² / ‖h‖²",
            title="Theorem 1: one Gaussian layer")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
+    log_ticks(ax)
+    ax.legend(fontsize=LEGEND_SIZE)
     return fig
 
 
 def plot_multilayer(results):
     """ε = mean E|h̃_i − h_i|²/τ² against k_top / k_below for 2 and 3 layers."""
-    plt = _plt()
-    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3.8), squeeze=False)
-    for ax, res in zip(axes[0], results):
+    fig, axes = _panels(len(results), panel_height=3.8)
+    for ax, res in zip(axes, results):
         ratios = [r["ratio"] for r in res.runs]
         for rule in res.slopes:
             kx, ky = _means(ratios, [r["eps"][rule] for r in res.runs])
             ax.plot(kx, ky, "-o", ms=3, color=_COLORS[rule], label=f"{rule} (slope {res.slopes[rule]:.2f})")
         kx, ky = _means(ratios, [r["eps_zero"] for r in res.runs])
-        ax.plot(kx, ky, "--", color="k", lw=1, label="h̃ = 0")
+        ax.plot(kx, ky, "--", color=THRESHOLD, lw=1, label="h̃ = 0")
         top = "k₂/k₁" if res.depth == 2 else "k₃/k₂"
         ax.set(xscale="log", yscale="log", xlabel=top, ylabel="ε = E|h̃ᵢ − hᵢ|² / τ²",
                title=f"Theorem 3.{res.depth - 1}: {res.depth} layers")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
+        log_ticks(ax)
+        ax.legend(fontsize=LEGEND_SIZE)
     return fig
 
 
@@ -98,7 +94,7 @@ def plot_reconstruction(rec, max_images: int = 6):
     img = mosaic[0] if c == 1 else mosaic.permute(1, 2, 0)
     ax.imshow(img.numpy(), cmap="gray" if c == 1 else None, interpolation="nearest")
     ax.set_xticks([pad + j * (w + pad) + w / 2 for j in range(len(columns))])
-    ax.set_xticklabels([t for t, _ in columns], fontsize=7)
+    ax.set_xticklabels([t for t, _ in columns], fontsize=LEGEND_SIZE)
     ax.xaxis.tick_top()
     ax.set_yticks([])
     return fig
@@ -106,31 +102,27 @@ def plot_reconstruction(rec, max_images: int = 6):
 
 def plot_reconstruction_errors(rec, kind: str = "mean"):
     """Relative error per layer in input space and hidden space, trained vs random."""
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+    fig, ((a, b),) = _subplots(1, 2, panel_height=3.2)
     xs = [lay.layer for lay in rec.layers]
-    for ax, measure in zip(axes, ("input", "hidden")):
-        for weights, style in (("trained", "-o"), ("random", "--s")):
+    for ax, measure in zip((a, b), ("input", "hidden")):
+        for weights, style, color in (("trained", "-o", TRAINED), ("random", "--s", RANDOM)):
             ys = [lay.errors[weights][kind][measure] for lay in rec.layers]
-            ax.plot(xs, ys, style, ms=4, label=weights)
+            ax.plot(xs, ys, style, ms=4, color=color, label=weights)
         ax.set(xlabel="layer" if rec.chain else "ReLU node", ylabel="relative error",
                title=f"{measure} space ({kind})", xticks=xs)
         if not rec.chain:
             ax.set_xticklabels([lay.label for lay in rec.layers], rotation=45, ha="right", fontsize=7)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+        ax.legend(fontsize=LEGEND_SIZE)
     return fig
 
 
 def plot_shadow_curves(res):
     """Test error against epoch per arm (mean ± std over seeds), one panel per budget."""
-    plt = _plt()
     budgets = sorted({a.budget for a in res.arms})
-    fig, axes = plt.subplots(1, len(budgets), figsize=(4.2 * len(budgets), 3.3), squeeze=False)
-    colors = {"baseline": "tab:gray", "dropout": "tab:blue", "shadow": "tab:orange",
-              "dropout+shadow": "tab:red"}
-    for ax, b in zip(axes[0], budgets):
+    fig, axes = _panels(len(budgets), panel_height=3.3)
+    colors = ARMS
+    for ax, b in zip(axes, budgets):
         for a in (a for a in res.arms if a.budget == b):
             ep = a.curve_epochs
             lo = [m - s for m, s in zip(a.curve_mean, a.curve_std)]
@@ -141,6 +133,6 @@ def plot_shadow_curves(res):
         xscale = "log" if max(a.epochs for a in res.arms if a.budget == b) > 30 else "linear"
         ax.set(xlabel="epoch", ylabel="test error", title=f"{b} labels", yscale="log", xscale=xscale)
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+        log_ticks(ax)
+        ax.legend(fontsize=LEGEND_SIZE)
     return fig

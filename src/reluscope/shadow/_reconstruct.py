@@ -24,9 +24,12 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 
+from .._display import Tabular
+from .._frames import frame
 from ..errors import ConfigError
 from ._sampler import as_net, generator_from, relu_layer_indices, sample
 
@@ -34,7 +37,7 @@ MEASURES = ("input", "input_scaled", "hidden")
 
 
 @dataclass(frozen=True)
-class LayerReconstruction:
+class LayerReconstruction(Tabular):
     """Errors of one layer: `errors[weights][kind][measure]`, weights in trained/random,
     kind in sample/mean, measure in input/input_scaled/hidden.
 
@@ -58,9 +61,20 @@ class LayerReconstruction:
             out["node"] = self.node
         return out
 
+    def frame_rows(self) -> list[dict]:
+        """One row per weights (trained, random): `error_rel_<kind>_<measure>` for kind sample/mean
+        and measure input/input_scaled/hidden (relative squared errors)."""
+        return [dict(layer=self.layer, name=self.name, node=self.node, units=self.units, weights=w,
+                     **{f"error_rel_{k}_{m}": v for k, by_m in by_kind.items() for m, v in by_m.items()})
+                for w, by_kind in self.errors.items()]
+
+    def to_frame(self):
+        """One row per weights (see `frame_rows`)."""
+        return frame(self.frame_rows())
+
 
 @dataclass(frozen=True)
-class Reconstruction:
+class Reconstruction(Tabular):
     """Per-layer errors plus the images (kept out of `to_dict`): `originals` and
     `images[(weights, layer)]`, the dropout-averaged reconstructions."""
 
@@ -76,6 +90,15 @@ class Reconstruction:
         if not self.chain:
             out["chain"] = False  # measurements only: the theorems are for chains
         return out
+
+    def to_frame(self):
+        """One row per layer and weights (trained, random); see `LayerReconstruction.frame_rows`."""
+        return frame([r for lay in self.layers for r in lay.frame_rows()])
+
+    def _figures(self):
+        from ._plots import plot_reconstruction_errors
+
+        yield plot_reconstruction_errors(self), "Relative reconstruction error per layer"
 
 
 def random_like(net, generator: torch.Generator, input_shape: tuple[int, ...] | None = None):
@@ -107,21 +130,29 @@ def random_like(net, generator: torch.Generator, input_shape: tuple[int, ...] | 
     return rnet
 
 
-def _errors(code, x: torch.Tensor, h: torch.Tensor, xt: torch.Tensor) -> dict:
+def _per_image(code, x: torch.Tensor, h: torch.Tensor, xt: torch.Tensor) -> dict:
+    """Per-image relative errors (`hidden_ok`: images whose code is nonzero)."""
     xf, xtf = x.flatten(1).double(), xt.flatten(1).double()
     ht = code(xt).flatten(1).double()
     hf = h.flatten(1).double()
     cos2 = (xf * xtf).sum(1).pow(2) / (xf.pow(2).sum(1) * xtf.pow(2).sum(1)).clamp(min=1e-300)
     hn = hf.pow(2).sum(1)
-    ok = hn > 0
-    return dict(input=float(((xtf - xf).pow(2).sum(1) / xf.pow(2).sum(1)).mean()),
-                input_scaled=float((1 - cos2).mean()),
-                hidden=float(((ht - hf).pow(2).sum(1)[ok] / hn[ok]).mean()) if ok.any() else float("nan"))
+    return dict(input=((xtf - xf).pow(2).sum(1) / xf.pow(2).sum(1)).cpu(), input_scaled=(1 - cos2).cpu(),
+                hidden=((ht - hf).pow(2).sum(1) / hn).cpu(), hidden_ok=(hn > 0).cpu())
+
+
+def _means(parts: list[dict]) -> dict:
+    """The errors over all images: means of the per-image errors of every batch, in order."""
+    per = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+    ok = per["hidden_ok"]
+    return dict(input=float(per["input"].mean()), input_scaled=float(per["input_scaled"].mean()),
+                hidden=float(per["hidden"][ok].mean()) if ok.any() else float("nan"))
 
 
 @torch.no_grad()
 def reconstruct(net, x: torch.Tensor, *, layers=None, rho: float = 0.5, alpha="fit",
-                generator: torch.Generator | int | None = 0) -> Reconstruction:
+                generator: torch.Generator | int | None = 0, batch: int | None = None,
+                scheduler: str | None = None) -> Reconstruction:
     """Reconstruct images `x` from every ReLU layer with trained and with random weights.
 
     Arguments:
@@ -138,6 +169,13 @@ def reconstruct(net, x: torch.Tensor, *, layers=None, rho: float = 0.5, alpha="f
             ("scaled") misplaces the scale by about (units / fan_in) per layer; "fit" keeps
             the model's form and sets each α by least squares (`input_scaled` is α-free).
         generator: seed or generator (random weights and noise).
+        batch: images per batch (default: all in one). Each batch fits its own α ("fit") and
+            draws its own dropout noise (the first batch the same noise as one batch of all
+            images), so a batch size gives the same numbers wherever the batches run; the
+            errors are means over all images.
+        scheduler: address of a Dask scheduler (`tcp://host:8786`): the batches run there
+            (`reluscope._distribute.map_samples`), with the results of a local run with the
+            same `batch`. Without `batch`, all images make one task.
 
     Returns:
         A `Reconstruction` with errors per layer and the averaged reconstructions. On a graph
@@ -148,49 +186,73 @@ def reconstruct(net, x: torch.Tensor, *, layers=None, rho: float = 0.5, alpha="f
     net.check_input(x)
     if bool((x.flatten(1).pow(2).sum(1) == 0).any()):
         raise ConfigError("an image is all zeros; its relative error is undefined; drop it")
-    if not net.is_chain:
-        return _reconstruct_graph(net, x, layers, rho, alpha, generator)
-    idx = relu_layer_indices(net, layers)
+    if batch is not None and batch < 1:
+        raise ConfigError(f"batch must be at least 1 image, got {batch}")
+    if net.is_chain:
+        sites = [(i, net.layers[i].name, math.prod(net.layers[i].out_shape), None)
+                 for i in relu_layer_indices(net, layers)]
+    else:
+        from ._graph_shadow import relu_sites, site_index
+
+        sites = [(site_index(net, node), node.name, math.prod(node.out_shape), node.name)
+                 for node in relu_sites(net, layers)]
     gen = generator_from(generator if generator is not None else 0, "cpu")
     nets_ = {"trained": net, "random": random_like(net, gen)}
-    noise = generator_from(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)), net.device)
+    noise_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
+    size = batch or len(x)
+    batches = [(k, x[lo:lo + size]) for k, lo in enumerate(range(0, len(x), size))]
+    from .._distribute import map_samples
+
+    work = partial(_reconstruct_batch, nets_, sites, rho, alpha, noise_seed)
+    parts = map_samples(work, batches, scheduler=scheduler, workers=1, chunk=1, desc="reconstruction batches")
     out, images = [], {}
-    for i in idx:
+    for s, (i, name, units, node) in enumerate(sites):
         errors = {}
+        for kind in nets_:
+            got = [p[s][kind] for p in parts]
+            errors[kind] = {m: _means([g[m] for g in got]) for m in ("sample", "mean")}
+            images[(kind, i)] = torch.cat([g["image"] for g in got])
+        out.append(LayerReconstruction(i, name, units, errors, node=node))
+    return Reconstruction(out, float(rho), len(x), x.cpu(), images, chain=net.is_chain)
+
+
+def _batch_noise(noise_seed: int, k: int, device) -> torch.Generator:
+    """The dropout noise of batch k: batch 0 draws from `noise_seed` itself."""
+    if k == 0:
+        return generator_from(noise_seed, device)
+    import numpy as np
+
+    seed = int(np.random.SeedSequence([noise_seed, k]).generate_state(1, np.uint64)[0] >> 1)
+    return generator_from(seed, device)
+
+
+@torch.no_grad()
+def _reconstruct_batch(nets_: dict, sites: list, rho, alpha, noise_seed: int, item) -> list[dict]:
+    """Per-image errors and reconstructions of one batch `item = (k, x)`, per site and weights."""
+    k, x = item
+    noise = _batch_noise(noise_seed, k, nets_["trained"].device)
+    out = []
+    for i, _, _, node in sites:
+        per = {}
         for kind, n in nets_.items():
-            h = n.forward(x, upto=i)
-            xs = sample(n, h, layer=i, rho=rho, alpha=alpha, generator=noise)
-            xm = sample(n, h, layer=i, rho=1.0, alpha=alpha)
+            if node is None:
+                h = n.forward(x, upto=i)
+                xs = sample(n, h, layer=i, rho=rho, alpha=alpha, generator=noise)
+                xm = sample(n, h, layer=i, rho=1.0, alpha=alpha)
 
-            def code(xt, n=n, i=i):
-                return n.forward(xt.to(n.dtype), upto=i)
+                def code(xt, n=n, i=i):
+                    return n.forward(xt.to(n.dtype), upto=i)
+            else:
+                from ._graph_shadow import graph_sample
 
-            errors[kind] = dict(sample=_errors(code, x, h, xs), mean=_errors(code, x, h, xm))
-            images[(kind, i)] = xm.cpu()
-        out.append(LayerReconstruction(i, net.layers[i].name, math.prod(net.layers[i].out_shape), errors))
-    return Reconstruction(out, float(rho), len(x), x.cpu(), images)
+                h = n.run(x, keep=[node])[node]
+                xs = graph_sample(n, h, node, rho=rho, alpha=alpha, generator=noise)
+                xm = graph_sample(n, h, node, rho=1.0, alpha=alpha)
 
+                def code(xt, n=n, name=node):
+                    return n.run(xt.to(n.dtype), keep=[name])[name]
 
-def _reconstruct_graph(net, x, layers, rho, alpha, generator) -> Reconstruction:
-    from ._graph_shadow import graph_sample, relu_sites, site_index
-
-    nodes = relu_sites(net, layers)
-    gen = generator_from(generator if generator is not None else 0, "cpu")
-    nets_ = {"trained": net, "random": random_like(net, gen)}
-    noise = generator_from(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)), net.device)
-    out, images = [], {}
-    for node in nodes:
-        errors = {}
-        i = site_index(net, node)
-        for kind, n in nets_.items():
-            h = n.run(x, keep=[node.name])[node.name]
-            xs = graph_sample(n, h, node.name, rho=rho, alpha=alpha, generator=noise)
-            xm = graph_sample(n, h, node.name, rho=1.0, alpha=alpha)
-
-            def code(xt, n=n, name=node.name):
-                return n.run(xt.to(n.dtype), keep=[name])[name]
-
-            errors[kind] = dict(sample=_errors(code, x, h, xs), mean=_errors(code, x, h, xm))
-            images[(kind, i)] = xm.cpu()
-        out.append(LayerReconstruction(i, node.name, math.prod(node.out_shape), errors, node=node.name))
-    return Reconstruction(out, float(rho), len(x), x.cpu(), images, chain=False)
+            per[kind] = dict(sample=_per_image(code, x, h, xs), mean=_per_image(code, x, h, xm),
+                             image=xm.cpu())
+        out.append(per)
+    return out

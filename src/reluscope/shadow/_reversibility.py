@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from .._display import Tabular
+from .._frames import frame
 from ..errors import ShapeError, UnsupportedLayerError
 from ._sampler import as_net, fan_in, generator_from, relu_layer_indices, resolve_layer, sample
 
@@ -31,7 +33,7 @@ RULES = ("none", "theory", "best", "net")
 
 
 @dataclass(frozen=True)
-class Reversibility:
+class Reversibility(Tabular):
     """Relative errors `||h~ - h||² / ||h||²` of one layer under each offset rule.
 
     Attributes:
@@ -60,6 +62,16 @@ class Reversibility:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def to_frame(self):
+        """One row: the layer, `rho`, `t`, `m`, `k`, `theta`, `delta`, `codes`, `skipped`, and per offset
+        rule `error_rel_<rule>` (mean relative squared error) and `error_rel_std_<rule>`. The list of
+        `reversibility_by_layer` stacks with `reluscope.to_frame(results)`."""
+        row = dict(layer=self.layer, name=self.name, rho=self.rho, t=self.t, m=self.m, k=self.k,
+                   theta=self.theta, delta=self.delta, codes=self.codes, skipped=self.skipped)
+        row.update({f"error_rel_{r}": v for r, v in self.errors.items()})
+        row.update({f"error_rel_std_{r}": v for r, v in self.errors_std.items()})
+        return frame([row])
 
 
 def best_threshold(u: torch.Tensor, v: torch.Tensor) -> tuple[float, float]:
@@ -115,7 +127,11 @@ def reversibility(net, h: torch.Tensor, *, layer: int | str | None = None, rho: 
             on a graph, a ReLU node (name, or position among the ReLU nodes), whose block is
             reversed (see the module: measurements only, the theorem is for chains).
         h: codes `(B, *out_shape)` of that layer (nonnegative, e.g. a layer's activations).
-        layer, rho, alpha, exact_k, generator: as in `sample` (one layer).
+        layer: as in `sample` (one layer).
+        rho: as in `sample`.
+        alpha: as in `sample`.
+        exact_k: as in `sample`.
+        generator: as in `sample`.
 
     Returns:
         A `Reversibility` with the mean relative error under `none`, `theory`, `best`, `net`.

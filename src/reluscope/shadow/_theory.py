@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from .._display import Tabular
+from .._frames import frame
 from .._progress import progress
 from ..errors import ConfigError
 from ._reversibility import best_threshold, reversibility
@@ -62,7 +64,7 @@ def loglog_slope(x: list[float], y: list[float]) -> tuple[float, float]:
 
 
 @dataclass(frozen=True)
-class Theorem1Result:
+class Theorem1Result(Tabular):
     """The single-layer sweep: one row per run (n, m, k, t, seed, errors per rule, bound).
 
     `slopes[rule]` is the fitted log-log slope of error against k/t (theory: about 1);
@@ -81,6 +83,23 @@ class Theorem1Result:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def to_frame(self):
+        """One row per run: `n`, `m`, `k`, `t`, `ratio` (k/t), `seed`, `theta`, `delta`, `error_rel_bound`
+        (the proof's bound) and `error_rel_<rule>` (relative squared error per offset rule)."""
+        return frame([_run_row(r, "errors", "error_rel", bound="error_rel_bound") for r in self.runs])
+
+    def _figures(self):
+        from ._plots import plot_theorem1
+
+        yield plot_theorem1(self), "Theorem 1: relative error against k/t"
+
+
+def _run_row(run: dict, key: str, prefix: str, **rename) -> dict:
+    """A run's scalars with `run[key][rule]` as `<prefix>_<rule>` and the keys of `rename` renamed."""
+    row = {rename.get(k, k): v for k, v in run.items() if not isinstance(v, (dict, list))}
+    row.update({f"{prefix}_{r}": v for r, v in run[key].items()})
+    return row
 
 
 def theorem1(ns=(2048,), ks=(32, 64), ratios=(1 / 4, 1 / 8, 1 / 16, 1 / 32), seeds: int = 3,
@@ -125,7 +144,7 @@ def theorem1(ns=(2048,), ks=(32, 64), ratios=(1 / 4, 1 / 8, 1 / 16, 1 / 32), see
 
 
 @dataclass(frozen=True)
-class MultilayerResult:
+class MultilayerResult(Tabular):
     """Theorems 3.1 / 3.2: error of the top code after sampling down and going back up.
 
     Each run has `ks` (top first), the ratio `k_top / k_below`, and per rule `eps`:
@@ -142,6 +161,22 @@ class MultilayerResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def to_frame(self):
+        """One row per run: `depth`, `ks` (top first, joined by '-'), `k_top`, `ratio`, `seed`, `eps_zero`,
+        and per offset rule `eps_<rule>` (the theorems' eps) and `error_rel_<rule>`."""
+        rows = []
+        for r in self.runs:
+            row = dict(depth=self.depth, ks="-".join(map(str, r["ks"])), k_top=r["ks"][0],
+                       **_run_row(r, "eps", "eps"))
+            row.update({f"error_rel_{k}": v for k, v in r["relative"].items()})
+            rows.append(row)
+        return frame(rows)
+
+    def _figures(self):
+        from ._plots import plot_multilayer
+
+        yield plot_multilayer([self]), f"Theorem 3.{self.depth - 1}: top-layer error"
 
 
 @torch.no_grad()
@@ -174,9 +209,11 @@ def multilayer(depth: int = 2, widths=None, k_bottom: int = 1000, k_top: int = 3
     Arguments:
         depth: 2 (Theorem 3.1) or 3 (Theorem 3.2).
         widths: layer widths bottom first (`n_0, ..., n_depth`); default 2048, 1024, (512,) 512.
-        k_bottom: k_0; k_top: k_depth; middle: values swept for k_1 (depth 2) or k_2
-            (depth 3, with k_1 set to the geometric mean of k_0 and k_2).
-        Constraints checked: `k_top < k_{depth-1} < ... < k_0 < k_top²` (and `sqrt(k_3) k_2 < k_0`).
+        k_bottom: k_0.
+        k_top: k_depth.
+        middle: values swept for k_1 (depth 2) or k_2
+            (depth 3, with k_1 set to the geometric mean of k_0 and k_2). Constraints
+            checked: `k_top < k_{depth-1} < ... < k_0 < k_top²` (and `sqrt(k_3) k_2 < k_0`).
 
     Returns:
         A `MultilayerResult`; the ratio swept is `k_top / k_{depth-1}`.
@@ -224,7 +261,7 @@ def multilayer(depth: int = 2, widths=None, k_bottom: int = 1000, k_top: int = 3
 
 
 @dataclass(frozen=True)
-class TheoryResult:
+class TheoryResult(Tabular):
     """Theorem 1 sweep and the 2- and 3-layer experiments of one configuration."""
 
     theorem1: Theorem1Result
@@ -234,6 +271,22 @@ class TheoryResult:
     def to_dict(self) -> dict:
         return dict(full=self.full, theorem1=self.theorem1.to_dict(),
                     multilayer=[m.to_dict() for m in self.multilayer])
+
+    def to_frame(self):
+        """Every run, stacked: `experiment` (`theorem1`, `theorem3.1`, `theorem3.2`) then the run's
+        columns (`Theorem1Result.to_frame`, `MultilayerResult.to_frame`; NaN where not applicable)."""
+        from .._frames import pandas
+
+        parts = [self.theorem1.to_frame().assign(experiment="theorem1")]
+        parts += [m.to_frame().assign(experiment=f"theorem3.{m.depth - 1}") for m in self.multilayer]
+        df = pandas().concat(parts, ignore_index=True)
+        return df[["experiment"] + [c for c in df.columns if c != "experiment"]]
+
+    def _figures(self):
+        from ._plots import plot_multilayer, plot_theorem1
+
+        yield plot_theorem1(self.theorem1), "Theorem 1: relative error against k/t"
+        yield plot_multilayer(self.multilayer), "Theorems 3.1 and 3.2: top-layer error"
 
 
 def run_theory(full: bool = False, seed: int = 0, exact_k: bool = False, device="cpu") -> TheoryResult:

@@ -7,7 +7,16 @@ from pathlib import Path
 import click
 
 from .._io import write_json
-from ..cli import common_options, echo, json_option, load_model, model_file_options, write_results
+from ..cli import (
+    common_options,
+    echo,
+    json_option,
+    load_model,
+    model_file_options,
+    table_options,
+    write_results,
+    write_tables,
+)
 
 
 @click.group("shadow")
@@ -36,8 +45,9 @@ def _save(fig, path: Path | None) -> None:
 @click.option("--plot-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write theorem1.png and multilayer.png here.")
 @json_option
+@table_options
 @common_options
-def theory(full, exact_k, plot_dir, json_path, seed, device, quiet):
+def theory(full, exact_k, plot_dir, json_path, csv_path, parquet_path, seed, device, quiet):
     """Theorems 1, 3.1, 3.2 on Gaussian layers: error against k/t with log-log slopes."""
     from ._plots import plot_multilayer, plot_theorem1
     from ._theory import run_theory
@@ -53,6 +63,7 @@ def theory(full, exact_k, plot_dir, json_path, seed, device, quiet):
         _save(plot_theorem1(t1), plot_dir / "theorem1.png")
         _save(plot_multilayer(res.multilayer), plot_dir / "multilayer.png")
     write_results(json_path, res)
+    write_tables(res, csv_path, parquet_path)
 
 
 def _layers(text: str | None):
@@ -71,10 +82,17 @@ def _layers(text: str | None):
 @click.option("--input-shape", default=None, help="e.g. 1,28,28 when the model file lacks it.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the image grid (PNG) here.")
+@click.option("--batch", type=int, default=None,
+              help="Images per batch (default: all in one); each batch fits its own alpha and noise.")
+@click.option("--scheduler", default=None,
+              help="Dask scheduler address, e.g. tcp://HOST:8786, to run the batches on a cluster "
+                   "(same results as a local run with the same --batch).")
 @model_file_options
 @json_option
+@table_options
 @common_options
-def reconstruct(model, data, images, layers, rho, alpha, input_shape, plot, json_path, seed, device, quiet):
+def reconstruct(model, data, images, layers, rho, alpha, input_shape, plot, batch, scheduler, json_path,
+                csv_path, parquet_path, seed, device, quiet):
     """Reconstruct test images from each hidden layer: trained vs random weights."""
     from ..data import load as load_data
     from ..errors import ConfigError
@@ -83,6 +101,8 @@ def reconstruct(model, data, images, layers, rho, alpha, input_shape, plot, json
 
     if images < 1:
         raise ConfigError(f"--images must be at least 1, got {images}")
+    if batch is not None and batch < 1:
+        raise ConfigError(f"--batch must be at least 1, got {batch}")
     ds = load_data(data, seed=seed)
     net = load_model(model, ds, input_shape).copy(device=device)
     try:
@@ -91,7 +111,10 @@ def reconstruct(model, data, images, layers, rho, alpha, input_shape, plot, json
         alpha_v = alpha
     x = ds.test.x[:images]
     x = x[x.flatten(1).abs().sum(1) > 0]
-    res = run(net, x, layers=_layers(layers), rho=rho, alpha=alpha_v, generator=seed)
+    if scheduler and batch is None:
+        echo("all images in one batch, so one task: pass --batch N to spread them over the workers")
+    res = run(net, x, layers=_layers(layers), rho=rho, alpha=alpha_v, generator=seed, batch=batch,
+              scheduler=scheduler)
     for lay in res.layers:
         t, r = lay.errors["trained"]["mean"], lay.errors["random"]["mean"]
         click.echo(f"layer {lay.layer} ({lay.name}, {lay.units} units): input error trained "
@@ -100,6 +123,7 @@ def reconstruct(model, data, images, layers, rho, alpha, input_shape, plot, json
     if plot is not None:
         _save(plot_reconstruction(res), plot)
     write_results(json_path, dict(model=str(model), data=ds.spec.to_dict(), **res.to_dict()))
+    write_tables(res, csv_path, parquet_path)
 
 
 def _budgets(text: str):
@@ -152,9 +176,11 @@ def _floats(text: str, what: str):
 @click.option("--resume", is_flag=True, help="Keep the finished arms of the --json file (same options) "
               "and run only the rest: a stopped long run continues where it stopped.")
 @json_option
+@table_options
 @common_options
 def train_cmd(data, arch, full, budgets, seeds, steps, lrs, optimizer, dropout, layer, rho, ratio, max_test,
-              curve_points, sweep_layers, sweep_rhos, plot, resume, json_path, seed, device, quiet):
+              curve_points, sweep_layers, sweep_rhos, plot, resume, json_path, csv_path, parquet_path, seed,
+              device, quiet):
     """SHADOW training: baseline, dropout, SHADOW, dropout+SHADOW at equal gradient steps.
 
     Starts from the configuration of the data set (the one `reluscope reproduce arora`
@@ -199,6 +225,7 @@ def train_cmd(data, arch, full, budgets, seeds, steps, lrs, optimizer, dropout, 
     if plot is not None:
         _save(plot_shadow_curves(res), plot)
     write_results(json_path, res)
+    write_tables(res, csv_path, parquet_path)
 
 
 @command.command("report")

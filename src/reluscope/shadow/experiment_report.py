@@ -13,6 +13,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
+from .._display import Tabular
+from .._frames import frame
 from ..report._html import figure_html, paragraph, table_html
 from ..report._registry import Claim, Section
 from ._experiment import ShadowTrainConfig, shadow_experiment
@@ -54,7 +56,7 @@ def experiment_config(kind: str, data: str, quick: bool = True, seed: int = 0) -
 
 
 @dataclass(frozen=True)
-class TrainingReproduction:
+class TrainingReproduction(Tabular):
     """The SHADOW experiment on several data sets, with paired comparisons."""
 
     results: dict  # data set name -> ShadowTrainResult
@@ -64,6 +66,11 @@ class TrainingReproduction:
     def to_dict(self) -> dict:
         return dict(quick=self.quick, results={k: v.to_dict() for k, v in self.results.items()},
                     comparisons=[c.to_dict() for c in self.comparisons])
+
+    def to_frame(self):
+        """One row per data set, arm and budget (`data` then `ArmResult.frame_row`)."""
+        return frame([dict(data=name, **a.frame_row()) for name, res in self.results.items()
+                      for a in res.arms])
 
 
 def _claim(name: str, arm: str, comps: list[Comparison]) -> tuple[str, str, bool | None]:
@@ -175,12 +182,17 @@ def training_section(rep: TrainingReproduction, claims: list[tuple], se_multiple
                               f"{res.config.seeds} seeds"))
         body.append(table_html(["labels", "arm", "lr", "epochs", "test error", "std", "seeds"], rows))
         body.append(figure_html(plot_dropout_vs_shadow(res, title=f"{name}: test error per epoch"),
-                                f"{name}: test error per epoch, mean ± std over seeds (largest budget)"))
+                                f"{name}: test error per epoch, mean ± std over seeds (largest budget); "
+                                "SHADOW helps where dropout+shadow (red) ends below dropout (blue), or "
+                                "shadow (orange) below baseline (grey)."))
         if len({a.budget for a in res.arms}) > 1:
-            body.append(figure_html(plot_error_vs_budget(res, title=name), f"{name}: error vs label budget"))
+            body.append(figure_html(plot_error_vs_budget(res, title=name), f"{name}: final test error "
+                                    "against the number of labels per arm; the paper expects SHADOW's "
+                                    "gain to be largest at the smallest budget."))
         fig = plot_sweeps(res, title=f"{name} sweep")
         if fig is not None:
-            body.append(figure_html(fig, f"{name}: SHADOW code layer and ρ sweeps"))
+            body.append(figure_html(fig, f"{name}: the SHADOW arm's error against the code layer and the "
+                                    "keep probability ρ; points below the grey baseline band are gains."))
         for a in res.arms:
             numbers[f"{name} {a.arm} @ {a.budget}"] = f"{a.mean:.4f} ± {a.std:.4f}"
     body.append(table_html(["data", "labels", "arm", "reference", "mean difference", "standard error",

@@ -85,8 +85,12 @@ def build(ctx: ReportContext) -> Section:
         "relative error ‖h̃ − h‖²/‖h‖² is measured under three offsets: none, the theorem's "
         "b = −δ‖h‖ with δ = 2√(ln m / t), and the best scalar threshold (exact 1-D search)."
         + (" Quick mode: CI-size sweep (n = 2048)." if ctx.quick else " Full-size sweep (n up to 4096)."))]
-    body.append(figure_html(plot_theorem1(res.theorem1), "Theorem 1: relative error against k/t"))
-    body.append(figure_html(plot_multilayer(res.multilayer), "Theorems 3.1 and 3.2: top-layer error"))
+    body.append(figure_html(plot_theorem1(res.theorem1), "Theorem 1: relative error against k/t on log–log "
+                            "axes, one colour per offset rule; the theorem holds where a rule's line runs "
+                            "parallel to the dotted slope-1 line."))
+    body.append(figure_html(plot_multilayer(res.multilayer), "Theorems 3.1 and 3.2: top-layer error ε "
+                            "against the sparsity ratio; recovery works only where a rule's line lies "
+                            "well below the dashed h̃ = 0 line."))
     body.append(_theory_table(res))
     numbers = {"Theorem 1 slope (best threshold)": res.theorem1.slopes["best"],
                "Theorem 1 slope (theorem's offset)": res.theorem1.slopes["theory"]}
@@ -111,8 +115,11 @@ def build(ctx: ReportContext) -> Section:
         if not chain:
             body.append(paragraph(_GRAPH_NOTE + " Layers are named by their ReLU node."))
         body.append(figure_html(plot_reconstruction(rec), "Test images reconstructed from hidden layers: "
-                                "trained vs random weights of the same shapes and scale (dropout-averaged)"))
-        body.append(figure_html(plot_reconstruction_errors(rec), "Relative reconstruction error per layer"))
+                                "trained vs random weights of the same shapes and scale (dropout-averaged); "
+                                "a reversible net's trained columns resemble the originals more."))
+        body.append(figure_html(plot_reconstruction_errors(rec), "Relative reconstruction error per layer, "
+                                "trained (blue) vs random (grey) weights: trained below random means "
+                                "training made the net more reversible."))
         rows = []
         for lay in rec.layers:
             t, r = lay.errors["trained"], lay.errors["random"]

@@ -3,29 +3,35 @@
 from __future__ import annotations
 
 import copy
+import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 from torch import nn
 
 from .. import _progress
+from .._display import Tabular
+from .._frames import frame, log10
 from ..errors import CheckpointError, ConfigError, ModelError
 from ..nets._layer import Layer
 from ..nets._locally import LocallyConnected2d
 from ._blas import one_blas_thread
 from ._conv import DEFAULT_MAX_DENSE, ConvSpectrum, conv_singular_values
+from ._effects import EffectSizes, effect_sizes, entries_vs_initial
 from ._mp import DEFAULT_FALSE_ALARM, MPFit, fit_mp
 from ._powerlaw import PowerLawFit, fit_power_law
 from ._stats import EntryStats, entry_stats
 from ._verdict import Verdict, VerdictRules, judge, ks_noise_level
 
 ANALYSED_KINDS = ("linear", "conv1d", "conv2d", "locally_connected")
+INIT_COLUMNS = ("verdict", "alpha", "num_spikes", "mp_sigma", "ks_bulk", "log_spectral_norm", "stable_rank",
+                "kurtosis", "bulk_fraction", "outlier_energy", "shuffled_spikes", "entries_ks")
 
 
 @dataclass(frozen=True)
-class LayerSpectrum:
+class LayerSpectrum(Tabular):
     """Random-likeness statistics of one layer's weight matrix.
 
     The matrix is the layer's weight with batch norm folded in, as `rows x cols`: a
@@ -46,6 +52,8 @@ class LayerSpectrum:
         ks_noise: the KS noise level used by the verdict.
         conv: singular values of the convolution operator (conv layers), else None.
         verdict: the label and its reasons.
+        effects: effect sizes (bulk fraction, outlier energy, shuffled baseline, Porter–Thomas,
+            kurtosis interval, entries vs the initial law); see `reluscope.spectrum.EffectSizes`.
     """
 
     name: str
@@ -64,6 +72,7 @@ class LayerSpectrum:
     verdict: Verdict
     weight_values: np.ndarray = field(repr=False, default=None)  # for histograms; not in to_dict
     bias_values: np.ndarray = field(repr=False, default=None)
+    effects: EffectSizes | None = None
 
     @property
     def eigenvalues(self) -> np.ndarray:
@@ -79,7 +88,7 @@ class LayerSpectrum:
             gaussian_singular_values=self.gaussian_singular_values[:max_values].tolist(),
             gaussian_mp=self.gaussian_mp.to_dict(), ks_noise=self.ks_noise,
             conv=None if self.conv is None else self.conv.to_dict(max_values),
-            verdict=self.verdict.to_dict())
+            verdict=self.verdict.to_dict(), effects=None if self.effects is None else self.effects.to_dict())
 
     def row(self) -> dict:
         """The layer's key numbers (one table row)."""
@@ -88,11 +97,64 @@ class LayerSpectrum:
                     ks_noise=self.ks_noise, ks_gaussian=self.gaussian_mp.ks_bulk,
                     kurtosis=self.weight.excess_kurtosis, entries_ks=self.weight.ks,
                     entries_ks_crit=self.weight.ks_critical,
-                    operator_norm=(self.conv.norm if self.conv else float(self.singular_values[0])))
+                    operator_norm=(self.conv.norm if self.conv else float(self.singular_values[0])),
+                    **({} if self.effects is None else self.effects.columns()))
+
+    def frame_row(self) -> dict:
+        """The layer's row of `to_frame()`, with WeightWatcher's column names where the quantity is
+        the same (checked against `weightwatcher.py`: `apply_norm_metrics`, `mp_fit`, `fit_powerlaw`).
+
+        With `lam` the eigenvalues of `W^T W` (the squared singular values, unnormalised, as
+        WeightWatcher's `evals`) and `N >= M` the sides of W:
+
+        - `layer`, `longname`: the module path (WeightWatcher's `longname`: join the two tables on it;
+          its `name` is the class name, e.g. `Linear`).
+        - `alpha`, `xmin`, `num_pl_spikes`: power-law fit of the density of lam (Clauset MLE with KS
+          `xmin`, as WeightWatcher's default fit); `num_pl_spikes` counts lam >= xmin.
+        - `num_spikes`: eigenvalues above the MP edge plus a Tracy–Widom margin (WeightWatcher: above
+          `bulk_max + sqrt(TW)` of its own MP fit; same quantity, our threshold is `mp_threshold`).
+        - `mp_sigma`: the robustly fitted entry standard deviation of the MP bulk (`sqrt(mp.sigma2)`,
+          in the weights' units). `sigma_mp`: WeightWatcher's convention, the MP sigma of the ESD
+          rescaled to mean eigenvalue 1, i.e. `mp_sigma / rms(W)` (about 1 for i.i.d. weights).
+        - `spectral_norm` = max lam (WeightWatcher's name: the *squared* largest singular value);
+          `log_spectral_norm` = log10(max lam); `norm` = sum lam = ||W||_F^2, `log_norm` = log10 of it.
+        - `stable_rank` = sum lam / max lam = ||W||_F^2 / ||W||_2^2.
+        - `mp_softrank` = MP bulk edge / max eigenvalue.
+
+        Conv layers: WeightWatcher splits a kernel into `k x k` matrices `c_out x c_in` and pools their
+        eigenvalues; here the kernel is one `c_out x (c_in k k)` matrix, so conv rows differ.
+        """
+        lam = self.singular_values**2
+        lam_max, total = float(lam[0]), float(lam.sum())
+        rms = math.sqrt(total / (self.shape[0] * self.shape[1]))
+        mp_sigma = math.sqrt(self.mp.sigma2)
+        return dict(
+            layer=self.name, longname=self.name, kind=self.kind, rows=self.shape[0], cols=self.shape[1],
+            N=max(self.shape), M=min(self.shape), verdict=self.verdict.label, alpha=self.tail.alpha,
+            alpha_se=self.tail.alpha_se, xmin=self.tail.xmin, num_pl_spikes=self.tail.n_tail,
+            alpha_bulk=self.tail_bulk.alpha, num_spikes=self.mp.n_outliers, mp_sigma=mp_sigma,
+            sigma_mp=mp_sigma / rms if rms > 0 else float("nan"), mp_edge=self.mp.edge,
+            mp_threshold=self.mp.threshold, ks_bulk=self.mp.ks_bulk, ks_noise=self.ks_noise,
+            ks_gaussian=self.gaussian_mp.ks_bulk, spectral_norm=lam_max, log_spectral_norm=log10(lam_max),
+            norm=total, log_norm=log10(total), stable_rank=total / lam_max if lam_max > 0 else float("nan"),
+            mp_softrank=self.mp.edge / self.eigenvalues[0] if lam_max > 0 else float("nan"),
+            operator_norm=(self.conv.norm if self.conv else float(self.singular_values[0])),
+            kurtosis=self.weight.excess_kurtosis, entries_ks=self.weight.ks,
+            entries_ks_crit=self.weight.ks_critical,
+            **({} if self.effects is None else self.effects.columns()))
+
+    def to_frame(self):
+        """One row (see `frame_row` for the columns)."""
+        return frame([self.frame_row()])
+
+    def _figures(self):
+        from ._plots import layer_figure
+
+        yield layer_figure(self), f"layer {self.name}: weights, spectrum vs MP, tail"
 
 
 @dataclass(frozen=True)
-class SpectrumResult:
+class SpectrumResult(Tabular):
     """Per-layer results for a model, and for the same architecture at initialisation.
 
     Attributes:
@@ -125,8 +187,29 @@ class SpectrumResult:
                 row.update(init_verdict=ini.verdict.label, init_outliers=ini.mp.n_outliers,
                            init_alpha=ini.tail.alpha, init_ks_bulk=ini.mp.ks_bulk,
                            init_kurtosis=ini.weight.excess_kurtosis)
+                if ini.effects is not None:
+                    row.update(init_bulk_fraction=ini.effects.bulk_fraction,
+                               init_outlier_energy=ini.effects.outlier_energy,
+                               init_shuffled_spikes=ini.effects.shuffled.n_outliers)
             rows.append(row)
         return rows
+
+    def to_frame(self):
+        """One row per layer (columns: `LayerSpectrum.frame_row`, WeightWatcher's names where the
+        quantity is the same); with an initial model, its numbers alongside as `init_*`."""
+        rows = []
+        for i, ls in enumerate(self.layers):
+            row = ls.frame_row()
+            if self.init is not None:
+                ini = self.init[i].frame_row()
+                row.update({f"init_{k}": ini.get(k, float("nan")) for k in INIT_COLUMNS})
+            rows.append(row)
+        return frame(rows)
+
+    def _figures(self):
+        from ._plots import summary_figure
+
+        yield summary_figure(self), "Outliers above the MP edge and tail exponent per layer"
 
 
 def analyze(model_or_net, init_model=None, *, input_shape=None, seed: int = 0, conv_operator: bool = True,
@@ -173,6 +256,8 @@ def analyze(model_or_net, init_model=None, *, input_shape=None, seed: int = 0, c
                   rules=rules)
     layers, skipped = _analyze_net(net, "spectrum", **kwargs)
     init = None if init_net is None else tuple(_analyze_net(init_net, "spectrum (init)", **kwargs)[0])
+    if init is not None:
+        layers = [_with_vs_initial(ls, ini) for ls, ini in zip(layers, init)]
     settings = dict(seed=seed, conv_operator=conv_operator, max_dense=max_dense, false_alarm=false_alarm,
                     rules=rules.__dict__, init=("re-initialised" if init_model is True else
                                                 "given" if init_net is not None else "none"))
@@ -205,13 +290,24 @@ def analyze_matrix(w, name: str = "matrix", bias=None, seed: int = 0,
     gsv = _singular_values(g)
     gmp = fit_mp(gsv**2 / n, n, false_alarm)
     stats = entry_stats(w)
+    noise = ks_noise_level(mp.p, rules.ks_factor)
+    effects = effect_sizes(w, sv, mp, noise, kind=kind, seed=seed, false_alarm=false_alarm)
     bstats = None if bias is None else entry_stats(_to_numpy(bias))
     return LayerSpectrum(name=name, kind=kind, shape=tuple(int(s) for s in w.shape), weight=stats,
                          bias=bstats, singular_values=sv, mp=mp, tail=tail, tail_bulk=tail_bulk,
                          gaussian_singular_values=gsv, gaussian_mp=gmp,
-                         ks_noise=ks_noise_level(mp.p, rules.ks_factor), conv=conv,
-                         verdict=judge(mp, tail, stats, rules), weight_values=w.ravel(),
-                         bias_values=None if bias is None else _to_numpy(bias).ravel())
+                         ks_noise=noise, conv=conv, verdict=judge(mp, tail, stats, rules),
+                         weight_values=w.ravel(),
+                         bias_values=None if bias is None else _to_numpy(bias).ravel(),
+                         effects=effects)
+
+
+def _with_vs_initial(ls: LayerSpectrum, init: LayerSpectrum) -> LayerSpectrum:
+    """`ls` with its entries compared with those of the same layer at initialisation."""
+    if ls.effects is None or ls.weight_values is None or init.weight_values is None:
+        return ls
+    vs = entries_vs_initial(ls.weight_values, init.weight_values)
+    return replace(ls, effects=replace(ls.effects, vs_initial=vs))
 
 
 def weight_matrix(layer) -> np.ndarray:

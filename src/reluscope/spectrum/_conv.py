@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._display import Tabular
 from ..errors import ShapeError
 from ._blas import one_blas_thread
 
@@ -30,7 +31,7 @@ DEFAULT_MAX_DENSE = 2048
 
 
 @dataclass(frozen=True)
-class ConvSpectrum:
+class ConvSpectrum(Tabular):
     """Singular values of a conv layer's operator.
 
     Attributes:
@@ -66,7 +67,9 @@ def circular_conv_singular_values(kernel: torch.Tensor, input_size: tuple[int, i
     Arguments:
         kernel: `(c_out, c_in / groups, kh, kw)`, as in `torch.nn.Conv2d.weight`.
         input_size: `(H, W)` of the input; each must be divisible by the stride.
-        stride, dilation, groups: as in `torch.nn.functional.conv2d`.
+        stride: as in `torch.nn.functional.conv2d`.
+        dilation: as in `torch.nn.functional.conv2d`.
+        groups: as in `torch.nn.functional.conv2d`.
 
     Returns:
         All singular values, descending (float64).

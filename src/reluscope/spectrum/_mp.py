@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._display import Tabular
+
 # Per-layer false-alarm rate of the outlier test: P(largest eigenvalue of a pure
 # Gaussian matrix exceeds the threshold) ~ 1 - TW1 cdf at the margin quantile.
 DEFAULT_FALSE_ALARM = 1e-3
@@ -144,7 +146,7 @@ def ks_to_mp(eigs: np.ndarray, q: float, sigma2: float) -> float:
 
 
 @dataclass(frozen=True)
-class MPFit:
+class MPFit(Tabular):
     """Eigenvalues of `W W^T / n` against MP.
 
     Attributes:

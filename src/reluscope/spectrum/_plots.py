@@ -7,28 +7,22 @@ import math
 
 import numpy as np
 
+from .._style import INITIAL as INIT
+from .._style import LEGEND_SIZE, SPIKE, THRESHOLD, TITLE_SIZE, TRAINED, log_ticks
+from .._style import REFERENCE as REF
+from .._style import pyplot as _plt
+from .._style import subplots as _subplots
 from ._analyze import LayerSpectrum, SpectrumResult
 from ._mp import mp_density
-
-TRAINED, INIT, REF = "#1f5fa8", "#9a9a9a", "#d9480f"
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def layer_figure(ls: LayerSpectrum, init: LayerSpectrum | None = None):
     """Six panels for one layer: (a) weights, (b) bias, (c) eigenvalues vs MP, (d) sorted
     singular values vs a Gaussian matrix, (e) tail with power-law fit, (f) conv operator
-    singular values (or the initial layer's eigenvalues vs MP). Initial layer in grey."""
-    plt = _plt()
-    fig, axes = plt.subplots(2, 3, figsize=(13, 6.6))
-    (a, b, c), (d, e, f) = axes
+    singular values (or the initial layer's eigenvalues vs MP). Initial layer in grey; three
+    rows of two panels, so the figure fits the report at its natural size."""
+    fig, axes = _subplots(3, 2, panel_height=3.0)
+    (a, b), (c, d), (e, f) = axes
     _hist(a, ls.weight_values, ls.weight, "weights", init.weight_values if init else None)
     if ls.bias_values is not None and ls.bias_values.size > 1:
         _hist(b, ls.bias_values, ls.bias, "bias",
@@ -46,17 +40,14 @@ def layer_figure(ls: LayerSpectrum, init: LayerSpectrum | None = None):
     else:
         f.set_axis_off()
     fig.suptitle(f"layer {ls.name} ({ls.kind}, matrix {ls.shape[0]}x{ls.shape[1]}): {ls.verdict.label}")
-    # fixed margins: tight_layout draws the figure twice (the slowest step on a busy CPU)
-    fig.subplots_adjust(left=0.06, right=0.985, bottom=0.08, top=0.87, wspace=0.26, hspace=0.5)
     return fig
 
 
 def summary_figure(result: SpectrumResult):
     """Per layer: outliers above the MP edge and tail alpha, trained vs initial."""
-    plt = _plt()
     names = [ls.name for ls in result.layers]
     x = np.arange(len(names))
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.4))
+    fig, ((a, b),) = _subplots(1, 2, panel_height=3.2)
     w = 0.38 if result.init is not None else 0.7
     a.bar(x - (w / 2 if result.init else 0), [ls.mp.n_outliers for ls in result.layers], w,
           color=TRAINED, label="trained")
@@ -66,15 +57,18 @@ def summary_figure(result: SpectrumResult):
         a.bar(x + w / 2, [ls.mp.n_outliers for ls in result.init], w, color=INIT, label="initial")
         b.bar(x + w / 2, [ls.tail.alpha for ls in result.init], w, color=INIT, label="initial")
     b.axhline(4, color=REF, lw=1, ls="--", label="alpha = 4")
-    a.set(ylabel="outliers above MP edge + TW margin", xticks=x, xticklabels=names, xlabel="layer")
+    a.set(ylabel="outliers above MP edge\n+ Tracy–Widom margin", xticks=x, xticklabels=names, xlabel="layer")
     a.set_ylim(bottom=0, top=max(1, a.get_ylim()[1]))
     a.yaxis.get_major_locator().set_params(integer=True)
     b.set(ylabel="power-law tail alpha", xticks=x, xticklabels=names, xlabel="layer")
     b.set_ylim(bottom=0)
     for ax in (a, b):
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=LEGEND_SIZE)
         ax.grid(alpha=0.3)
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.16, top=0.95, wspace=0.25)
+        if len(names) > 6:  # many layers: slanted names stay apart
+            ax.tick_params(axis="x", labelrotation=45)
+            for t in ax.get_xticklabels():
+                t.set_ha("right")
     return fig
 
 
@@ -101,6 +95,12 @@ def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name) or "layer"
 
 
+def _ticks():
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(nbins=5)
+
+
 def _hist(ax, values, stats, what, init_values=None):
     bins = min(80, max(10, int(math.sqrt(values.size))))
     ax.hist(values, bins=bins, density=True, color=TRAINED, alpha=0.75, label="trained")
@@ -111,8 +111,9 @@ def _hist(ax, values, stats, what, init_values=None):
         pdf = np.exp(-0.5 * ((x - stats.mean) / stats.std) ** 2) / (stats.std * math.sqrt(2 * math.pi))
         ax.plot(x, pdf, color=REF, lw=1.5, label="fitted Gaussian")
     ax.set_title(f"({'a' if what == 'weights' else 'b'}) {what}: kurtosis {stats.excess_kurtosis:.2f}, "
-                 f"KS {stats.ks:.3f}", fontsize=9)
-    ax.legend(fontsize=7)
+                 f"KS {stats.ks:.3f}", fontsize=TITLE_SIZE)
+    ax.xaxis.set_major_locator(_ticks())  # short decimal labels stay apart
+    ax.legend(fontsize=LEGEND_SIZE)
 
 
 def _esd(ax, ls, title, color=TRAINED):
@@ -125,13 +126,18 @@ def _esd(ax, ls, title, color=TRAINED):
     x = np.linspace(0, top, 400)
     ax.plot(x, mp_density(x, mp.q, mp.sigma2) * mp.p / max(1, eig.size), color=REF, lw=1.5,
             label=f"MP, fitted sigma^2={mp.sigma2:.3g}")
-    ax.axvline(mp.threshold, color="k", ls="--", lw=1, label="edge + TW margin")
+    ax.axvline(mp.threshold, color=THRESHOLD, ls="--", lw=1, label="edge + TW margin")
+    spikes = shown[shown > mp.threshold]
+    if spikes.size:  # the outliers (spikes) on the axis, in their own colour
+        ax.plot(spikes, np.zeros_like(spikes), "|", color=SPIKE, ms=12, mew=1.5, clip_on=False,
+                label=f"{mp.n_outliers} spike(s)")
+    ax.xaxis.set_major_locator(_ticks())
     ax.set_title(f"{title}\n{mp.n_outliers} outlier(s), bulk KS {mp.ks_bulk:.3f} "
-                 f"(noise {ls.ks_noise:.3f})", fontsize=9)
+                 f"(noise {ls.ks_noise:.3f})", fontsize=TITLE_SIZE)
     if eig.size > shown.size:
         ax.text(0.98, 0.5, f"{eig.size - shown.size} beyond\nthe axis", ha="right",
-                transform=ax.transAxes, fontsize=7)
-    ax.legend(fontsize=7)
+                transform=ax.transAxes, fontsize=LEGEND_SIZE)
+    ax.legend(fontsize=LEGEND_SIZE)
 
 
 def _sorted_sv(ax, ls, init):
@@ -141,8 +147,9 @@ def _sorted_sv(ax, ls, init):
     if init is not None:
         ax.plot(k, init.singular_values, color=INIT, lw=1.2, label="initial W")
     ax.set(xlabel="index", ylabel="singular value", yscale="log")
-    ax.set_title("(d) sorted singular values (paper's panel c)", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.set_title("(d) sorted singular values (paper's panel c)", fontsize=TITLE_SIZE)
+    log_ticks(ax)
+    ax.legend(fontsize=LEGEND_SIZE)
     ax.grid(alpha=0.3)
 
 
@@ -159,12 +166,10 @@ def _tail(ax, ls, init):
         if np.isfinite(t.alpha):
             x = np.geomspace(t.xmin, ev[0], 50)
             ax.loglog(x, (t.n_tail / ev.size) * (x / t.xmin) ** (1 - t.alpha), color=color, lw=1)
-    from matplotlib.ticker import NullFormatter
-
-    ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on short log ranges
     ax.set(xlabel="eigenvalue of W^T W", ylabel="fraction >= x")
-    ax.set_title("(e) eigenvalue tail and power-law fit", fontsize=9)
-    ax.legend(fontsize=7)
+    log_ticks(ax)  # minor labels overlap on short log ranges
+    ax.set_title("(e) eigenvalue tail and power-law fit", fontsize=TITLE_SIZE)
+    ax.legend(fontsize=LEGEND_SIZE)
 
 
 def _conv(ax, ls, init):
@@ -174,7 +179,8 @@ def _conv(ax, ls, init):
     if init is not None and init.conv is not None:
         ax.plot(k, init.conv.values, color=INIT, lw=1.2, label="initial")
     ax.set(xlabel="index", ylabel="singular value", yscale="log")
+    log_ticks(ax)
     ax.set_title(f"(f) conv operator on {cs.input_size[0]}x{cs.input_size[1]}: {cs.method}"
-                 f"{'' if cs.exact else ' (approx.)'}, norm {cs.norm:.3g}", fontsize=9)
-    ax.legend(fontsize=7)
+                 f"{'' if cs.exact else ' (approx.)'}\noperator norm {cs.norm:.3g}", fontsize=TITLE_SIZE)
+    ax.legend(fontsize=LEGEND_SIZE)
     ax.grid(alpha=0.3)

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._display import Tabular
+
 
 @dataclass(frozen=True)
-class PowerLawFit:
+class PowerLawFit(Tabular):
     """A power-law tail fit.
 
     Attributes:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._display import Tabular
+
 # Critical values at the 1% level when mean and variance are estimated from the data
 # (Lilliefors 1967 for KS, large-n; Stephens 1974 "case 3" for Anderson–Darling).
 KS_CRIT_1PCT = 1.031
@@ -15,7 +17,7 @@ GAUSS_BEYOND_3SIGMA = math.erfc(3 / math.sqrt(2))  # 0.0027
 
 
 @dataclass(frozen=True)
-class EntryStats:
+class EntryStats(Tabular):
     """Moments and Gaussian-fit distances of a set of numbers.
 
     Attributes:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .._display import Tabular
 from ._mp import MPFit
 from ._powerlaw import PowerLawFit
 from ._stats import EntryStats
@@ -42,7 +43,7 @@ class VerdictRules:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Verdict(Tabular):
     """A layer's label and the facts behind it.
 
     Attributes:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..cli import common_options, echo, json_option, write_results
+from ..cli import common_options, echo, json_option, table_options, write_results, write_tables
 from ..cli._common import model_file_options, read_model
 
 
@@ -51,9 +51,10 @@ def format_table(result) -> str:
               help="Per-layer probability that pure noise shows an outlier.")
 @model_file_options
 @json_option
+@table_options
 @common_options
-def command(model, data, input_shape, with_init, out_dir, max_dense, false_alarm, json_path, seed, device,
-            quiet):
+def command(model, data, input_shape, with_init, out_dir, max_dense, false_alarm, json_path, csv_path,
+            parquet_path, seed, device, quiet):
     """Test whether the weights of MODEL look like i.i.d. Gaussian random matrices, per layer:
     entry statistics, singular values vs Marchenko-Pastur and vs a Gaussian matrix, spikes
     vs heavy tails, conv operator singular values."""
@@ -91,3 +92,4 @@ def command(model, data, input_shape, with_init, out_dir, max_dense, false_alarm
         paths = save_figures(result, out_dir)
         echo(f"{len(paths)} figures written to {out_dir}")
     write_results(json_path, result)
+    write_tables(result, csv_path, parquet_path)

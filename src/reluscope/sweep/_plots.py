@@ -19,11 +19,9 @@ def _numeric_metrics(rows: list[dict], params: set[str]) -> list[str]:
 
 def plot_sweep(grid: Grid, rows: list[dict], folder: Path) -> list[Path]:
     """One PNG per (metric, varied parameter); other varied parameters become lines."""
-    import matplotlib
+    from .._style import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     varied = [p for p, v in grid.grid.items() if len(v) > 1]
@@ -34,7 +32,7 @@ def plot_sweep(grid: Grid, rows: list[dict], folder: Path) -> list[Path]:
             groups: dict[tuple, dict] = defaultdict(lambda: defaultdict(list))
             for r in rows:
                 groups[tuple(r[o] for o in others)][r[param]].append(r[metric])
-            fig, ax = plt.subplots(figsize=(5, 3.4))
+            fig, ax = plt.subplots(figsize=(5.6, 3.6), layout="constrained")
             for label, series in groups.items():
                 xs = [x for x in grid.grid[param] if x in series]
                 pos = np.arange(len(xs)) if any(isinstance(x, str) for x in xs) else np.array(xs, float)

@@ -10,16 +10,18 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._display import Tabular
+from .._distribute import connect
+from .._frames import frame
 from .._io import write_json
 from .._progress import progress
-from ..errors import ConfigError
 from ._grid import Cell, Grid
 from ._store import finished_keys, gather, store_record, write_table
 from ._tasks import resolve_task
 
 
 @dataclass
-class SweepResult:
+class SweepResult(Tabular):
     out: Path
     total: int
     skipped: int  # finished before this run
@@ -31,6 +33,11 @@ class SweepResult:
     def to_dict(self) -> dict:
         return dict(out=str(self.out), total=self.total, skipped=self.skipped, ran=self.ran,
                     failures=self.failures, table=str(self.table) if self.table else None)
+
+    def to_frame(self):
+        """The gathered table, one row per finished cell: `cell`, the grid parameters, `seed`, the task's
+        results, `time_s` (the cell's wall time; `seconds` in the written table)."""
+        return frame([{("time_s" if k == "seconds" else k): v for k, v in r.items()} for r in self.rows])
 
 
 def run_cell(task: str, cell: Cell, out: str) -> dict:
@@ -116,19 +123,13 @@ def _run_processes(task, cells, out, workers, finished) -> None:
 
 
 def _run_dask(task, cells, out, scheduler, finished) -> None:
-    try:
-        from distributed import Client, as_completed
-    except ImportError:
-        raise ConfigError("--scheduler needs dask.distributed: pip install reluscope[cluster]") from None
-    try:
-        client = Client(scheduler, timeout="20s")
-    except OSError as exc:
-        raise ConfigError(f"cannot reach the Dask scheduler at {scheduler} ({exc}); check the address "
-                          "and that the scheduler runs") from None
+    client = connect(scheduler)  # one-line errors: dask missing, scheduler unreachable
+    from distributed import as_completed
+
     with client:
         futures = {client.submit(run_cell, task, c, str(out), key=f"cell-{c.key}-{uuid.uuid4().hex[:6]}",
                                  pure=False): c for c in cells}
-        for fut in as_completed(list(futures)):
+        for fut in as_completed(list(futures), loop=client.loop):
             cell = futures[fut]
             exc = fut.exception()
             finished(cell, None if exc else fut.result(), exc)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..cli._common import common_options, echo, json_option, write_results
+from ..cli._common import common_options, echo, json_option, table_options, write_results, write_tables
 
 
 @click.command()
@@ -19,8 +19,9 @@ from ..cli._common import common_options, echo, json_option, write_results
               help="Dask scheduler address, e.g. tcp://HOST:8786, to run on a cluster.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
 @json_option
+@table_options
 @common_options
-def sweep(grid_file, out, workers, scheduler, fmt, json_path, seed, device, quiet):
+def sweep(grid_file, out, workers, scheduler, fmt, json_path, csv_path, parquet_path, seed, device, quiet):
     """Run the task of GRID_FILE on every cell of its grid.
 
     Each finished cell is written atomically to OUT/cells/; rerunning the same command
@@ -46,5 +47,6 @@ def sweep(grid_file, out, workers, scheduler, fmt, json_path, seed, device, quie
     for f in res.failures[:5]:
         click.echo(f"  failed cell {f['cell']} {f['params']} seed {f['seed']}: {f['error']}", err=True)
     write_results(json_path, res)
+    write_tables(res, csv_path, parquet_path)
     if res.failures:
         raise click.exceptions.Exit(1)

@@ -16,17 +16,27 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._display import Tabular
+from .._frames import frame
 from .._io import to_jsonable
 from .._progress import progress
 from ..errors import ConfigError
 from ._student import few_threads
 
 WEIGHT_GRID = torch.arange(-4, 5, dtype=torch.float64) / 4  # {-1, -0.75, ..., 1}
+PROTOCOLS = ("author", "centred")
 
 
 @dataclass(frozen=True)
 class FCConfig:
-    """The fully connected experiment; defaults are those of the author's code (PAPERS.md §3)."""
+    """The fully connected experiment; defaults are those of the author's code (PAPERS.md §3).
+
+    `protocol="author"` builds the teacher and measures correlations as the author's code does
+    (`_author.py`: discrete unit-norm rows, uniform biases; best matches from the first
+    `metric_batches` batches of the evaluation set). `"centred"` uses `make_fc_teacher` (every
+    hidden node active half the time) and all `n_eval` evaluation inputs. Both also report the
+    best matches on `n_heldout` fresh inputs.
+    """
 
     d: int = 20
     widths: tuple = (10, 15, 20, 25)
@@ -40,15 +50,21 @@ class FCConfig:
     batch_size: int = 64
     momentum: float = 0.0
     seed: int = 0
+    protocol: str = "author"
+    n_heldout: int = 10_000
+    metric_batches: int = 3
 
     def validate(self) -> FCConfig:
         ints = {"d": self.d, "multi": self.multi, "outputs": self.outputs, "n_train": self.n_train,
-                "n_eval": self.n_eval, "batch_size": self.batch_size}
+                "n_eval": self.n_eval, "batch_size": self.batch_size, "n_heldout": self.n_heldout,
+                "metric_batches": self.metric_batches}
         bad = [k for k, v in ints.items() if v < 1] + (["widths"] if not self.widths or min(self.widths) < 1
                                                        else []) + (["epochs"] if self.epochs < 0 else [])
         if bad or self.n_eval < 3 or not self.lr > 0 or not self.data_std > 0:
             raise ConfigError(f"invalid FC configuration ({', '.join(bad) or 'lr, data_std or n_eval'}): "
                               f"sizes must be positive, n_eval >= 3, lr and data_std > 0")
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"unknown protocol '{self.protocol}': use one of {', '.join(PROTOCOLS)}")
         return self
 
     def to_dict(self) -> dict:
@@ -138,33 +154,63 @@ def best_match(teacher: FCNet, student: FCNet, x: torch.Tensor) -> list[np.ndarr
 
 
 @dataclass(frozen=True)
-class FCResult:
+class FCResult(Tabular):
     """Best-match correlations after training, tracked per epoch.
 
     Attributes:
-        best: per hidden layer (lowest first), each teacher node's best correlation.
+        best: per hidden layer (lowest first), each teacher node's best correlation under the
+            protocol's metric (author: 192 evaluation samples; centred: all `n_eval`).
         history: per epoch (0 = initialisation): train/eval loss, mean best correlation
-            and matched fractions (>= 0.9, >= 0.95) per layer.
+            (protocol's metric and held-out) and matched fractions (>= 0.9, >= 0.95) per layer.
         seconds_per_epoch: wall time of the training epochs (tracking included).
+        best_heldout: the same as `best` on `n_heldout` fresh inputs.
     """
 
     config: FCConfig
     best: list
     history: list = field(default_factory=list)
     seconds_per_epoch: float = float("nan")
+    best_heldout: list = field(default_factory=list)
 
     @property
     def mean_best(self) -> list[float]:
         return [float(b.mean()) for b in self.best]
+
+    @property
+    def mean_best_heldout(self) -> list[float]:
+        return [float(b.mean()) for b in self.best_heldout] or [float("nan")] * len(self.best)
+
+    @property
+    def small_sample_bias(self) -> list[float]:
+        """`mean_best - mean_best_heldout` per layer: how much the small metric sample inflates it."""
+        return [a - b for a, b in zip(self.mean_best, self.mean_best_heldout)]
 
     def matched(self, threshold: float) -> list[float]:
         return [float((b >= threshold).mean()) for b in self.best]
 
     def to_dict(self) -> dict:
         return to_jsonable({"config": self.config.to_dict(), "mean_best": self.mean_best,
+                            "mean_best_heldout": self.mean_best_heldout,
+                            "small_sample_bias": self.small_sample_bias,
                             "matched_0.9": self.matched(0.9), "matched_0.95": self.matched(0.95),
-                            "best": self.best, "history": self.history,
+                            "best": self.best, "best_heldout": self.best_heldout, "history": self.history,
                             "seconds_per_epoch": self.seconds_per_epoch})
+
+    def to_frame(self):
+        """One row per hidden layer, lowest first: `layer` (1-based), `teacher_nodes`, `mean_best`
+        (mean over teacher nodes of the best student correlation, the protocol's metric),
+        `mean_best_heldout` (the same on `n_heldout` fresh inputs), `small_sample_bias` (their
+        difference), `matched_0.9`, `matched_0.95`."""
+        m9, m95 = self.matched(0.9), self.matched(0.95)
+        held, bias = self.mean_best_heldout, self.small_sample_bias
+        return frame([{"layer": i + 1, "teacher_nodes": len(b), "mean_best": mb, "mean_best_heldout": held[i],
+                       "small_sample_bias": bias[i], "matched_0.9": m9[i], "matched_0.95": m95[i]}
+                      for i, (b, mb) in enumerate(zip(self.best, self.mean_best))])
+
+    def _figures(self):
+        from ._plots import plot_fc
+
+        yield plot_fc(self), "Best-match correlation of every teacher node, and its mean per epoch"
 
 
 def fc_data(config: FCConfig, teacher: FCNet) -> tuple[torch.Tensor, ...]:
@@ -188,22 +234,37 @@ def run_fc(config: FCConfig = FCConfig(), on_epoch: Callable[[dict], None] | Non
     """Train the student on the teacher's outputs, tracking best-match correlations per epoch.
 
     Arguments:
-        config: an `FCConfig` (defaults: the author's setting).
+        config: an `FCConfig` (defaults: the author's setting and protocol).
         on_epoch: called with every epoch's history entry.
 
     Returns:
         An `FCResult`.
     """
+    from ._author import author_best, author_setup, heldout_best
+
     config.validate()
-    teacher = make_fc_teacher(config.d, config.widths, config.outputs, config.data_std, config.seed)
-    x, y, xe, ye = fc_data(config, teacher)
-    student = fc_student(config)
+    author = config.protocol == "author"
+    if author:  # teacher, data and student drawn as the author's code draws them with this seed
+        c = config
+        setup = author_setup(c.d, c.widths, c.outputs, c.multi, c.data_std, c.n_train, c.n_eval, c.seed)
+        teacher, x, xe, student = setup.teacher, setup.x_train, setup.x_eval, setup.student
+        with torch.no_grad():
+            y, ye = teacher(x.double()).float(), teacher(xe.double()).float()
+    else:
+        teacher = make_fc_teacher(config.d, config.widths, config.outputs, config.data_std, config.seed)
+        x, y, xe, ye = fc_data(config, teacher)
+        student = fc_student(config)
+    xh = (config.data_std * torch.randn(config.n_heldout, config.d,
+                                        generator=torch.Generator().manual_seed(config.seed + 4))).float()
     opt = torch.optim.SGD(student.parameters(), lr=config.lr, momentum=config.momentum)
     gen = torch.Generator().manual_seed(config.seed + 3)
+    metric_gen = torch.Generator().manual_seed(config.seed + 5)
     history: list[dict] = []
 
-    def track(epoch: int, train_loss: float) -> list[np.ndarray]:
-        best = best_match(teacher, student, xe)
+    def track(epoch: int, train_loss: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        best = (author_best(teacher, student, xe, metric_gen, config.batch_size, config.metric_batches)
+                if author else best_match(teacher, student, xe))
+        held = heldout_best(teacher, student, xh)
         with torch.no_grad():
             eval_loss = float(F.mse_loss(student(xe), ye))
         if not np.isfinite(eval_loss):
@@ -211,14 +272,15 @@ def run_fc(config: FCConfig = FCConfig(), on_epoch: Callable[[dict], None] | Non
                               "lower the learning rate")
         entry = {"epoch": epoch, "train_loss": train_loss, "eval_loss": eval_loss,
                  "mean_best": [float(b.mean()) for b in best],
+                 "mean_best_heldout": [float(b.mean()) for b in held],
                  "matched_0.9": [float((b >= 0.9).mean()) for b in best],
                  "matched_0.95": [float((b >= 0.95).mean()) for b in best]}
         history.append(entry)
         if on_epoch is not None:
             on_epoch(entry)
-        return best
+        return best, held
 
-    best = track(0, float("nan"))
+    best, held = track(0, float("nan"))
     start = time.perf_counter()
     with few_threads():
         for epoch in progress(range(1, config.epochs + 1), desc="fc student", total=config.epochs):
@@ -231,6 +293,6 @@ def run_fc(config: FCConfig = FCConfig(), on_epoch: Callable[[dict], None] | Non
                 loss.backward()
                 opt.step()
                 total += loss.detach() * idx.shape[0]
-            best = track(epoch, float(total) / config.n_train)
+            best, held = track(epoch, float(total) / config.n_train)
     seconds = (time.perf_counter() - start) / max(config.epochs, 1)
-    return FCResult(config, best, history, seconds)
+    return FCResult(config, best, history, seconds, held)

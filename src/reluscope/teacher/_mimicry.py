@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from .._display import Tabular
+from .._frames import frame
 from .._io import to_jsonable
 from ..errors import ConfigError
 from ._student import LCStudent, train_student
@@ -15,7 +17,7 @@ from ._tree import build_tree
 
 
 @dataclass(frozen=True)
-class LevelMimicry:
+class LevelMimicry(Tabular):
     """Best student node for every field α and value a of one level.
 
     Attributes:
@@ -51,6 +53,15 @@ class LevelMimicry:
     def to_dict(self) -> dict:
         return {**self.summary(), "correlation": self.correlation, "selectivity": self.selectivity,
                 "node": self.node}
+
+    def to_frame(self):
+        """One row per field α and value a: `level`, `field`, `value`, and the best node's `node`,
+        `correlation` and `selectivity`."""
+        fields, m = self.correlation.shape
+        return frame([dict(level=self.level, field=f, value=a, node=int(self.node[f, a]),
+                           correlation=float(self.correlation[f, a]),
+                           selectivity=float(self.selectivity[f, a]))
+                      for f in range(fields) for a in range(m)])
 
 
 def _nanmean(a: np.ndarray) -> float:
@@ -133,7 +144,7 @@ class LCConfig:
 
 
 @dataclass(frozen=True)
-class LCResult:
+class LCResult(Tabular):
     """Mimicry per level after training, tracked per epoch.
 
     Attributes:
@@ -150,6 +161,16 @@ class LCResult:
     def to_dict(self) -> dict:
         return to_jsonable({"config": self.config.to_dict(), "teacher": self.teacher, "history": self.history,
                             "levels": [lv.to_dict() for lv in self.levels]})
+
+    def to_frame(self):
+        """One row per hidden level: `level`, `mean_correlation`, `matched_0.9`, `matched_0.95`,
+        `mean_selectivity` (`LevelMimicry.summary`)."""
+        return frame([lv.summary() for lv in self.levels])
+
+    def _figures(self):
+        from ._plots import plot_lc
+
+        yield plot_lc(self), "Best node per field and value: correlation, and its trajectory per level"
 
 
 def run_lc(config: LCConfig = LCConfig()) -> LCResult:

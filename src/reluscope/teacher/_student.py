@@ -137,8 +137,11 @@ def train_student(student: nn.Module, x: torch.Tensor, target: torch.Tensor, epo
 
     Arguments:
         student: the model (called on a batch of `x`).
-        x, target: inputs and labels (`loss="ce"`) or regression targets (`loss="mse"`).
-        epochs, lr, batch_size: the usual.
+        x: inputs.
+        target: labels (`loss="ce"`) or regression targets (`loss="mse"`).
+        epochs: passes over the data.
+        lr: learning rate.
+        batch_size: minibatch size.
         optimizer: "sgd" (with `momentum`) or "adam".
         loss: "ce" (cross-entropy on labels) or "mse".
         seed: seed of the batch order.

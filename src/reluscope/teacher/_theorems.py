@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from .._display import Tabular
 from .._io import to_jsonable
 from ..errors import ConfigError
 from ._student import LCStudent, few_threads
@@ -22,7 +23,7 @@ TOL = 1e-9  # float64 round-off, relative
 
 
 @dataclass(frozen=True)
-class TheoremCheck:
+class TheoremCheck(Tabular):
     """One theorem checked on one input.
 
     Attributes:
@@ -68,7 +69,10 @@ def make_setup(kind: str = "bijective", length: int = 8, depth: int = 3, kernel:
     Arguments:
         kind: teacher kind ("bijective": lossless, the conditions of Theorems 2 and 6 hold;
             "table": lossy lookup tables, they do not).
-        length, depth, kernel, stride: the field tree (`build_tree`).
+        length: the field tree's input length (`build_tree`).
+        depth: the field tree's depth.
+        kernel: the field tree's window.
+        stride: the field tree's window step.
         m: leaf alphabet (bijective) or values per level (`make_teacher`).
         widths: student nodes per field of levels 1..depth-1.
         seed: seed of teacher and student.
@@ -283,8 +287,10 @@ def check_batchnorm_projection(f: torch.Tensor, g: torch.Tensor, c1: float = 1.5
     (default `F.batch_norm` in training mode, weight c1, bias c0, `eps`).
 
     Arguments:
-        f, g: `(N,)` or `(N, channels)` activations and upstream gradients (channels apart).
-        c1, c0: batch norm's scale and shift.
+        f: `(N,)` or `(N, channels)` activations (channels apart).
+        g: upstream gradients, shaped like `f`.
+        c1: batch norm's scale.
+        c0: batch norm's shift.
         eps: batch norm's epsilon (the projection is exact at 0; torch needs eps > 0, so 0
             runs as 1e-300, negligible next to any variance in float64).
         bn: a callable `bn(f) -> y` to differentiate instead of the default.
