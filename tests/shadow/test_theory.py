@@ -46,6 +46,10 @@ def test_multilayer_small_runs_and_validates():
     assert res.runs[-1]["eps"]["best"] < res.runs[-1]["eps_zero"]  # something is recovered
     with pytest.raises(ConfigError, match="constraints"):
         multilayer(2, k_bottom=2000, k_top=32, middle=(64,))  # k0 > k2²
+    with pytest.raises(ConfigError, match="constraints"):
+        multilayer(2, k_top=32, middle=(512,), k_ratio=0.25)  # k0 = 4 k1 = 2048 > k2²
+    with pytest.raises(ConfigError, match="not both"):
+        multilayer(2, k_bottom=600, k_ratio=0.25)
     with pytest.raises(ConfigError, match="depth"):
         multilayer(4)
 
@@ -60,7 +64,11 @@ def test_theorem1_full_size():
 
 @pytest.mark.slow
 def test_multilayer_full_size():
-    res = multilayer(2, widths=[8192, 2048, 512], k_bottom=4000, k_top=64, middle=(128, 256, 512, 1024, 2048))
-    assert res.slopes["best"] > 0  # error falls with k2/k1
+    # k1/k0 = 1/4 held fixed, k0 up to 16000 < k2²: the error keeps falling and leaves saturation
+    res = multilayer(2, widths=[32768, 8192, 1024], k_top=128, k_ratio=0.25, middle=(256, 1024, 4000),
+                     seeds=1)
+    errs = [r["relative"]["best"] for r in res.runs]
+    assert all(a > b for a, b in zip(errs, errs[1:])) and errs[-1] < 0.5
+    assert res.slopes_all["best"] > 0  # error falls with k2/k1
     res3 = multilayer(3)
     assert len(res3.runs) > 0

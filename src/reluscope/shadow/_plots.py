@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .._style import ARMS, LEGEND_SIZE, RANDOM, THRESHOLD, TRAINED, log_ticks
+from .._style import ARMS, BOUND, LEGEND_SIZE, RANDOM, THRESHOLD, TRAINED, log_ticks
 from .._style import OFFSETS as _COLORS
 from .._style import panels as _panels
 from .._style import pyplot as _plt
@@ -44,17 +44,29 @@ def plot_theorem1(res):
 
 
 def plot_multilayer(results):
-    """ε = mean E|h̃_i − h_i|²/τ² against k_top / k_below for 2 and 3 layers."""
+    """Relative error ‖h̃ − h‖²/‖h‖² against k_top / k_below for 2 and 3 layers, per offset rule, beside
+    the proof's bound 16 (k_top/k_below) ln n_top and h̃ = 0 (error 1); the band above the saturation
+    level is shaded (those runs are left out of the slope fit)."""
     fig, axes = _panels(len(results), panel_height=3.8)
     for ax, res in zip(axes, results):
         ratios = [r["ratio"] for r in res.runs]
         for rule in res.slopes:
-            kx, ky = _means(ratios, [r["eps"][rule] for r in res.runs])
-            ax.plot(kx, ky, "-o", ms=3, color=_COLORS[rule], label=f"{rule} (slope {res.slopes[rule]:.2f})")
-        kx, ky = _means(ratios, [r["eps_zero"] for r in res.runs])
-        ax.plot(kx, ky, "--", color=THRESHOLD, lw=1, label="h̃ = 0")
+            kx, ky = _means(ratios, [r["relative"][rule] for r in res.runs])
+            s, n = res.slopes[rule], res.fitted.get(rule, 0)
+            fit = f"slope {s:.2f} over {n} runs" if not math.isnan(s) else "no slope: saturated"
+            ax.plot(kx, ky, "-o", ms=3, color=_COLORS[rule], label=f"{rule} ({fit})")
+        if res.runs and "linear" in res.runs[0]:
+            kx, ky = _means(ratios, [r["linear"] for r in res.runs])
+            ax.plot(kx, ky, ":", color=_COLORS["best"], lw=1, label="before threshold (linear)")
+        if res.runs and "bound" in res.runs[0]:
+            kx, ky = _means(ratios, [r["bound"] for r in res.runs])
+            ax.plot(kx, ky, "-.", color=BOUND, lw=1.6, label="bound 16 (k/t) ln n")  # theory rule: solid
+        ax.axhline(1.0, ls="--", color=THRESHOLD, lw=1, label="h̃ = 0")
+        sat = res.config.get("saturation")
+        if sat:
+            ax.axhspan(sat, 1.0, color=THRESHOLD, alpha=0.06, lw=0)
         top = "k₂/k₁" if res.depth == 2 else "k₃/k₂"
-        ax.set(xscale="log", yscale="log", xlabel=top, ylabel="ε = E|h̃ᵢ − hᵢ|² / τ²",
+        ax.set(xscale="log", yscale="log", xlabel=top, ylabel="‖h̃ − h‖² / ‖h‖²",
                title=f"Theorem 3.{res.depth - 1}: {res.depth} layers")
         ax.grid(alpha=0.3, which="both")
         log_ticks(ax)

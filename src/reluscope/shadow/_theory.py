@@ -149,27 +149,45 @@ class MultilayerResult(Tabular):
 
     Each run has `ks` (top first), the ratio `k_top / k_below`, and per rule `eps`:
     `mean_i E|h~_i - h_i|² / τ²` over the top units (τ the mean nonzero of each code), plus
-    the relative error `||h~ - h||²/||h||²`, and `eps_zero`, the eps of the trivial guess
-    `h~ = 0` (an error at or above it means nothing was recovered). `slopes[rule]` fits
-    log eps on log ratio.
+    the relative error `||h~ - h||²/||h||²` (`relative`; that of `h~ = 0` is 1), and `eps_zero`,
+    the eps of the trivial guess `h~ = 0` (an error at or above it means nothing was recovered).
+    Measures of `_theory_measures` per rule: `on_support` / `off_support` (the relative error
+    split on and off the support of h), `eps_on` (the theorem's per-coordinate quantity on the
+    support; `eps_on_zero` that of h~ = 0, `eps_on_bound` the proof's bound), `precision` /
+    `recall` (support recovery from the top k_top entries), `linear` (the relative error of the
+    top layer's pre-activation with the best offsets below: what the threshold starts from);
+    `bound` (the proof's `16 (k_top/k_below) ln n_top` on the relative error) and
+    `conditions` (the theorem's hypotheses, each with value, limit, holds; `holds` all of them).
+
+    `slopes[rule]` fits log relative error on log ratio over the runs that satisfy the
+    conditions and are not saturated (relative error below `SATURATION`, i.e. well below h~ = 0);
+    `fitted[rule]` counts those runs, `slopes_all[rule]` fits every run.
     """
 
     depth: int
     runs: list[dict]
     slopes: dict[str, float]
     config: dict = field(default_factory=dict)
+    slopes_all: dict[str, float] = field(default_factory=dict)
+    fitted: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def to_frame(self):
         """One row per run: `depth`, `ks` (top first, joined by '-'), `k_top`, `ratio`, `seed`, `eps_zero`,
-        and per offset rule `eps_<rule>` (the theorems' eps) and `error_rel_<rule>`."""
+        `bound`, `eps_on_zero`, `eps_on_bound`, `holds` (all conditions), `failing` (names joined by
+        '; '), `linear`, and per offset rule `eps_<rule>` (the theorems' eps), `error_rel_<rule>`,
+        `on_support_<rule>`, `off_support_<rule>`, `eps_on_<rule>`, `precision_<rule>`, `recall_<rule>`."""
         rows = []
         for r in self.runs:
             row = dict(depth=self.depth, ks="-".join(map(str, r["ks"])), k_top=r["ks"][0],
                        **_run_row(r, "eps", "eps"))
-            row.update({f"error_rel_{k}": v for k, v in r["relative"].items()})
+            row["failing"] = "; ".join(c["name"] for c in r.get("conditions", []) if not c["holds"])
+            for key, prefix in (("relative", "error_rel"), ("on_support", "on_support"),
+                                ("off_support", "off_support"), ("eps_on", "eps_on"),
+                                ("precision", "precision"), ("recall", "recall")):
+                row.update({f"{prefix}_{k}": v for k, v in r.get(key, {}).items()})
             rows.append(row)
         return frame(rows)
 
@@ -180,8 +198,10 @@ class MultilayerResult(Tabular):
 
 
 @torch.no_grad()
-def _recover(net, levels: list[torch.Tensor], rule: str, rhos: list[float]) -> torch.Tensor:
-    """Feed the bottom sample forward; each layer's offset from `rule` (best: greedy per layer)."""
+def _recover(net, levels: list[torch.Tensor], rule: str,
+             rhos: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Feed the bottom sample forward; each layer's offset from `rule` (best: greedy per layer).
+    Returns the top code h~ and the top layer's pre-activation (before offset and ReLU)."""
     depth = len(net.layers)
     cur = levels[-1]
     for j in range(depth):
@@ -198,66 +218,129 @@ def _recover(net, levels: list[torch.Tensor], rule: str, rhos: list[float]) -> t
             theta, _ = best_threshold(z / c, target / c)
             off = theta * c
         cur = torch.relu(z - off)
-    return cur
+    return cur, z
 
 
-def multilayer(depth: int = 2, widths=None, k_bottom: int = 1000, k_top: int = 32,
+def _ladder(depth: int, k_mid: int, k_top: int, k_bottom: int | None, k_ratio: float | None) -> list[int]:
+    """The sparsities bottom first for one swept value `k_mid` (k_1, or k_2 for 3 layers)."""
+    if k_ratio is not None:  # every ratio below the swept one fixed: k_{j}/k_{j-1} = k_ratio
+        lower = [int(round(k_mid / k_ratio ** j)) for j in range(depth - 1, 0, -1)]
+        return lower + [k_mid, k_top]
+    if depth == 2:
+        return [k_bottom, k_mid, k_top]
+    return [k_bottom, int(round(math.sqrt(k_bottom * k_mid))), k_mid, k_top]
+
+
+def multilayer(depth: int = 2, widths=None, k_bottom: int | None = None, k_top: int = 64,
                middle=None, seeds: int = 3, codes: int = 64, exact_k: bool = False,
-               seed: int = 0, dtype=torch.float32, device="cpu") -> MultilayerResult:
+               seed: int = 0, dtype=torch.float32, device="cpu", k_ratio: float | None = None,
+               echo=None) -> MultilayerResult:
     """Sample a k_top-sparse code down a Gaussian net (eq. 4), feed it back, measure the top error.
 
     Arguments:
         depth: 2 (Theorem 3.1) or 3 (Theorem 3.2).
-        widths: layer widths bottom first (`n_0, ..., n_depth`); default 2048, 1024, (512,) 512.
-        k_bottom: k_0.
+        widths: layer widths bottom first (`n_0, ..., n_depth`); default 4096, 2048, 512 (depth 2)
+            and 4096, 2048, 1024, 512 (depth 3).
         k_top: k_depth.
-        middle: values swept for k_1 (depth 2) or k_2
-            (depth 3, with k_1 set to the geometric mean of k_0 and k_2). Constraints
-            checked: `k_top < k_{depth-1} < ... < k_0 < k_top²` (and `sqrt(k_3) k_2 < k_0`).
+        middle: values swept for k_1 (depth 2) or k_2 (depth 3).
+        k_ratio: the ratio held fixed below the swept one, `k_1/k_0` (and `k_2/k_1` for depth 3):
+            k_0 = k_1 / k_ratio. Holding it fixed keeps the lower layers' error from growing along
+            the sweep. Default 1/4 (depth 2), 1/3 (depth 3: `sqrt(k_3) k_2 < k_0` needs
+            `k_ratio² < 1/sqrt(k_3)`), unless `k_bottom` is given.
+        k_bottom: a fixed k_0 instead (the older design; with depth 3, k_1 is then the geometric
+            mean of k_0 and k_2).
+        echo: a callable given one line per run (sizes, conditions, errors), e.g. `print`.
+
+    Runs with some `k_j > n_j` are skipped; the others are run and carry the theorem's conditions
+    (`_theory_measures.theorem_conditions`): `k_top < ... < k_0 < k_top²` (and
+    `sqrt(k_3) k_2 < k_0`) and no coordinate of h much larger than the average nonzero. The
+    slope is fitted over the runs where they hold and the error is not saturated.
 
     Returns:
         A `MultilayerResult`; the ratio swept is `k_top / k_{depth-1}`.
     """
+    from . import _theory_measures as tm
+
     if depth not in (2, 3):
         raise ConfigError(f"depth must be 2 or 3, got {depth}")
-    middle = middle or ((64, 128, 256, 512) if depth == 2 else (48, 64, 96, 128, 160))
-    widths = list(widths or ([2048, 1024, 512] if depth == 2 else [2048, 1024, 512, 512]))
+    if k_bottom is not None and k_ratio is not None:
+        raise ConfigError("give k_bottom (fixed k_0) or k_ratio (fixed k_1/k_0), not both")
+    if k_bottom is None and k_ratio is None:
+        k_ratio = 0.25 if depth == 2 else 1 / 3
+    if k_ratio is not None and not 0 < k_ratio < 1:
+        raise ConfigError(f"k_ratio must be in (0, 1), got {k_ratio}")
+    middle = middle or ((96, 128, 192, 256, 384, 512, 768, 1000) if depth == 2
+                        else (80, 96, 128, 192, 256, 320, 448))
+    widths = list(widths or ([4096, 2048, 512] if depth == 2 else [4096, 2048, 1024, 512]))
     if len(widths) != depth + 1:
         raise ConfigError(f"give {depth + 1} widths for depth {depth}, got {widths}")
+    cells = [ks for ks in (_ladder(depth, k, k_top, k_bottom, k_ratio) for k in middle)
+             if all(0 < k <= n for k, n in zip(ks, widths))]
+    conds = {tuple(ks): tm.theorem_conditions(*ks) for ks in cells}
+    if not any(all(c["holds"] for c in cs) for cs in conds.values()):
+        raise ConfigError("no k in 'middle' satisfies the theorem's constraints (k_top < ... < k_0 < "
+                          "k_top², sqrt(k3) k2 < k0) within the widths; see the docstring")
     runs = []
-    for k_mid in progress(list(middle), desc=f"theorem 3.{depth - 1}"):
-        ks = [k_bottom, k_mid, k_top] if depth == 2 else \
-            [k_bottom, int(round(math.sqrt(k_bottom * k_mid))), k_mid, k_top]
-        ok = all(a > b for a, b in zip(ks, ks[1:])) and ks[0] < k_top ** 2 and \
-            all(k <= n for k, n in zip(ks, widths))
-        if depth == 3:
-            ok = ok and math.sqrt(k_top) * ks[2] < ks[0]
-        if not ok:
-            continue
-        rhos = [k / n for k, n in zip(ks, widths)]  # bottom first
-        for s in range(seeds):
-            gen = torch.Generator().manual_seed(seed * 100003 + s * 7919 + k_mid)
-            net = gaussian_net(widths, gen, dtype, device)
-            h = sparse_codes(codes, widths[-1], k_top, gen, dtype, device)
+    bar = progress(desc=f"theorem 3.{depth - 1}", total=seeds * len(cells))
+    for s in range(seeds):  # one Gaussian net and one batch of codes per seed, shared by the sweep
+        gen = torch.Generator().manual_seed(seed * 100003 + s * 7919)
+        net = gaussian_net(widths, gen, dtype, device)
+        h = sparse_codes(codes, widths[-1], k_top, gen, dtype, device)
+        for ks in cells:
+            bar.update()
+            rhos = [k / n for k, n in zip(ks, widths)]  # bottom first
+            gen = torch.Generator().manual_seed(seed * 100003 + s * 7919 + ks[-2])
             levels = sample_chain(net, h, layer=depth - 1, rho=rhos[:-1][::-1], alpha="paper",
                                   exact_k=exact_k, generator=gen)
             hd = h.double()
-            tau = hd.sum(1, keepdim=True) / (hd > 0).sum(1, keepdim=True)
+            tau = tm.code_tau(hd)
             zero = float((hd ** 2 / tau ** 2).mean())  # eps of the trivial guess h~ = 0
-            eps, rel = {}, {}
+            conditions = tm.theorem_conditions(*ks, h=hd)
+            run = dict(ks=ks[::-1], ratio=k_top / ks[-2], seed=s, eps={}, relative={}, eps_zero=zero,
+                       on_support={}, off_support={}, eps_on={}, precision={}, recall={},
+                       bound=tm.relative_bound(k_top, ks[-2], widths[-1]),
+                       eps_on_zero=tm.coordinate_errors(hd, torch.zeros_like(hd))["on"],
+                       eps_on_bound=tm.coordinate_bound(hd, ks[-2], widths[-1]),
+                       holds=all(c["holds"] for c in conditions), conditions=conditions)
             for rule in THEOREM_RULES:
-                ht = _recover(net, levels, rule, rhos)
-                eps[rule] = float(((ht - hd) ** 2 / tau ** 2).mean())
-                rel[rule] = float(((ht - hd).pow(2).sum(1) / hd.pow(2).sum(1)).mean())
-            runs.append(dict(ks=ks[::-1], ratio=k_top / ks[-2], seed=s, eps=eps, relative=rel,
-                             eps_zero=zero))
-    if not runs:
-        raise ConfigError("no k in 'middle' satisfies the theorem's constraints; see the docstring")
-    slopes = {rule: loglog_slope([r["ratio"] for r in runs], [r["eps"][rule] for r in runs])[0]
-              for rule in THEOREM_RULES}
-    config = dict(widths=widths, k_bottom=k_bottom, k_top=k_top, middle=list(middle), seeds=seeds,
-                  codes=codes, exact_k=exact_k, seed=seed)
-    return MultilayerResult(depth, runs, slopes, config)
+                ht, z = _recover(net, levels, rule, rhos)
+                if rule == "best":  # the error the best threshold starts from
+                    run["linear"] = tm.errors_on_off_support(hd, z)["total"]
+                split, coord = tm.errors_on_off_support(hd, ht), tm.coordinate_errors(hd, ht)
+                run["eps"][rule] = coord["all"]
+                run["relative"][rule] = split["total"]
+                run["on_support"][rule], run["off_support"][rule] = split["on"], split["off"]
+                run["eps_on"][rule] = coord["on"]
+                run["precision"][rule], run["recall"][rule] = tm.support_recovery(hd, ht)
+            runs.append(run)
+            if echo is not None:
+                echo(describe_run(run, depth))
+    bar.close()
+    runs.sort(key=lambda r: (-r["ratio"], r["seed"]))
+    slopes, slopes_all, fitted = {}, {}, {}
+    ratios = [r["ratio"] for r in runs]
+    for rule in THEOREM_RULES:
+        errs = [r["relative"][rule] for r in runs]
+        slopes[rule], _, fitted[rule] = tm.unsaturated_slope(ratios, errs, keep=[r["holds"] for r in runs])
+        slopes_all[rule] = loglog_slope(ratios, errs)[0]
+    config = dict(widths=widths, k_bottom=k_bottom, k_ratio=k_ratio, k_top=k_top, middle=list(middle),
+                  seeds=seeds, codes=codes, exact_k=exact_k, seed=seed, dtype=str(dtype),
+                  saturation=tm.SATURATION, spread=tm.SPREAD)
+    return MultilayerResult(depth, runs, slopes, config, slopes_all, fitted)
+
+
+def describe_run(run: dict, depth: int) -> str:
+    """One line for a multilayer run: sizes, whether the theorem's conditions hold (naming those
+    that fail), the bound, and the best-offset errors beside h~ = 0's."""
+    names = [f"k{depth - i}" for i in range(depth + 1)]
+    sizes = ", ".join(f"{n}={k}" for n, k in zip(names, run["ks"]))
+    bad = [c["name"] for c in run["conditions"] if not c["holds"]]
+    cond = "conditions hold" if not bad else "FAILS " + "; ".join(bad)
+    return (f"theorem 3.{depth - 1} [{sizes}] ratio {run['ratio']:.4g}: {cond}; bound {run['bound']:.3g} "
+            f"(h~=0: 1); best rel. error {run['relative']['best']:.3g} (on {run['on_support']['best']:.3g}"
+            f" + off {run['off_support']['best']:.3g}), precision {run['precision']['best']:.2f}, "
+            f"recall {run['recall']['best']:.2f}, eps_on {run['eps_on']['best']:.3g} "
+            f"(bound {run['eps_on_bound']:.3g}, h~=0 {run['eps_on_zero']:.3g})")
 
 
 @dataclass(frozen=True)
@@ -289,23 +372,32 @@ class TheoryResult(Tabular):
         yield plot_multilayer(self.multilayer), "Theorems 3.1 and 3.2: top-layer error"
 
 
-def run_theory(full: bool = False, seed: int = 0, exact_k: bool = False, device="cpu") -> TheoryResult:
-    """The theorem experiments at CI size (`full=False`, ~10 s) or full size (n up to 4096+).
+def run_theory(full: bool = False, seed: int = 0, exact_k: bool = False, device="cpu",
+               echo=None) -> TheoryResult:
+    """The theorem experiments at CI size (`full=False`, ~10 s) or full size (n up to 32768).
 
     Full: Theorem 1 over n in {4096, 8192}, k in {64, 128}, k/t from 1/4 to 1/64, 3 seeds;
-    Theorem 3.1 with widths 8192/2048/512, k_0 = 4000, k_2 = 64; Theorem 3.2 with the
-    `multilayer` defaults; 3 seeds each.
+    Theorem 3.1 with widths 32768/8192/1024, k_2 = 128, k_1 from 256 to 4000 and
+    k_1/k_0 = 1/4 (k_0 up to 16000 < k_2²); Theorem 3.2 with widths 32768/8192/2048/1024,
+    k_3 = 128, k_2 from 160 to 1000, k_2/k_1 = k_1/k_0 = 1/4; 3 seeds, 64 codes each.
+    Quick: the `multilayer` defaults (k_top = 64, widths up to 4096), one seed. At neither size
+    is the proof's bound below 1 (that of h~ = 0): the bound needs `k_1 > 16 k_2 ln n_2`.
+    `echo`: as in `multilayer` (one line per run).
     """
     if full:
         t1 = theorem1(ns=(4096, 8192), ks=(64, 128), ratios=(1 / 4, 1 / 8, 1 / 16, 1 / 32, 1 / 64), seeds=3,
                       codes=64, exact_k=exact_k, seed=seed, device=device)
-        ml = [multilayer(2, widths=[8192, 2048, 512], k_bottom=4000, k_top=64,
-                         middle=(128, 256, 512, 1024, 2048), seeds=3, exact_k=exact_k, seed=seed,
-                         device=device),
-              multilayer(3, seeds=3, exact_k=exact_k, seed=seed, device=device)]
+        ml = [multilayer(2, widths=[32768, 8192, 1024], k_top=128, k_ratio=1 / 4,
+                         middle=(256, 384, 512, 768, 1024, 1536, 2048, 3072, 4000), seeds=3, codes=64,
+                         exact_k=exact_k, seed=seed, device=device, echo=echo),
+              multilayer(3, widths=[32768, 8192, 2048, 1024], k_top=128, k_ratio=1 / 4,
+                         middle=(160, 192, 256, 384, 512, 768, 1000), seeds=3, codes=64, exact_k=exact_k,
+                         seed=seed, device=device, echo=echo)]
     else:
         t1 = theorem1(ns=(2048,), ks=(32, 64), ratios=(1 / 8, 1 / 16, 1 / 32), seeds=2, codes=32,
                       exact_k=exact_k, seed=seed, device=device)
-        ml = [multilayer(2, seeds=1, codes=32, exact_k=exact_k, seed=seed, device=device),
-              multilayer(3, seeds=1, codes=16, exact_k=exact_k, seed=seed, device=device)]
+        ml = [multilayer(2, middle=(128, 256, 512, 1000), seeds=1, codes=16, exact_k=exact_k,
+                         seed=seed, device=device, echo=echo),
+              multilayer(3, middle=(96, 192, 448), seeds=1, codes=16, exact_k=exact_k, seed=seed,
+                         device=device, echo=echo)]
     return TheoryResult(t1, ml, full)

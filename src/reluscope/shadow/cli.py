@@ -51,14 +51,18 @@ def theory(full, exact_k, plot_dir, json_path, csv_path, parquet_path, seed, dev
     """Theorems 1, 3.1, 3.2 on Gaussian layers: error against k/t with log-log slopes."""
     from ._plots import plot_multilayer, plot_theorem1
     from ._theory import run_theory
+    from ._theory_measures import regime
 
-    res = run_theory(full=full, seed=seed, exact_k=exact_k, device=device)
+    lines = {} if quiet else dict(echo=click.echo)  # one line per multilayer run: sizes, conditions, errors
+    res = run_theory(full=full, seed=seed, exact_k=exact_k, device=device, **lines)
     t1 = res.theorem1
     click.echo("Theorem 1 (one layer): log-log slope of error vs k/t: "
                + ", ".join(f"{r} {s:.2f}" for r, s in t1.slopes.items()))
     for m in res.multilayer:
-        click.echo(f"Theorem 3.{m.depth - 1} ({m.depth} layers): slope of eps vs ratio: "
-                   + ", ".join(f"{r} {s:.2f}" for r, s in m.slopes.items()))
+        click.echo(f"Theorem 3.{m.depth - 1} ({m.depth} layers): slope of the relative error vs ratio over "
+                   "the unsaturated runs meeting the conditions: "
+                   + ", ".join(f"{r} {s:.2f} ({m.fitted.get(r, 0)} runs)" for r, s in m.slopes.items())
+                   + f"; regime: {regime(m.runs)}")
     if plot_dir is not None:
         _save(plot_theorem1(t1), plot_dir / "theorem1.png")
         _save(plot_multilayer(res.multilayer), plot_dir / "multilayer.png")
