@@ -57,7 +57,7 @@ def naive(W, b, x, time_limit: float | None = None) -> tuple[str, float]:
         return "singleton", time.perf_counter() - start
     M = W[~P] @ Vt[rank:].T
     res = is_omnidirectional(M, search=False, naive=True, time_limit=time_limit)
-    kind = {True: "compact", False: "unbounded", None: "undecided"}[res.omnidirectional]
+    kind = {True: "compact", False: "unbounded", None: "not decided"}[res.omnidirectional]
     return kind, time.perf_counter() - start
 
 
@@ -71,7 +71,7 @@ def main() -> None:
 
     from threadpoolctl import threadpool_limits
 
-    from reluscope.preimage import classify, classify_batch
+    from reluscope.preimage import KINDS, classify, classify_batch
 
     threadpool_limits(1)
     W, b, X, acc = trained_layer()
@@ -82,7 +82,7 @@ def main() -> None:
     classify(W, b, X[0]), naive(W, b, X[-1])  # warm-up: imports and first-call costs out of the timings
     ours = [classify(W, b, x) for x in X]
     pos = np.array([r.n_positive for r in ours])
-    kinds = {k: sum(r.kind == k for r in ours) for k in ("singleton", "compact", "unbounded", "undecided")}
+    kinds = {k: sum(r.kind == k for r in ours) for k in KINDS}
     methods = {m: sum(r.method == m for r in ours) for m in sorted({r.method for r in ours})}
     t_ours = np.array([r.seconds for r in ours])
     print(f"positives: mean {pos.mean():.0f}, min {pos.min()}, max {pos.max()}; kinds {kinds}; "
@@ -102,7 +102,7 @@ def main() -> None:
         kind, sec = naive(W, b, X[i], args.naive_limit)
         t_naive.append(sec)
         agree += kind == ours[i].kind
-        capped += kind == "undecided" and sec >= args.naive_limit
+        capped += kind == "not decided" and sec >= args.naive_limit
         print(f"  naive sample {i}: {kind:<10} {sec:7.2f} s   ours: {ours[i].kind:<10} {t_ours[i]:.3f} s",
               flush=True)
     med_naive, med_ours = np.median(t_naive), np.median(t_ours[:n])
