@@ -185,7 +185,9 @@ class JacobianSpectra(Tabular):
     def _figures(self):
         from ._plots import decay_figure
 
-        yield decay_figure(self), "Decay over layers: singular values of every output's Jacobian"
+        caption = ("Singular values of every output's Jacobian, layer by layer: look for where the smallest "
+                   "ones fall towards zero (the inverse there is unstable)")
+        yield decay_figure(self), caption
 
 
 def spectra(model_or_net, x: torch.Tensor, layers: Iterable[int | str] | None = None,

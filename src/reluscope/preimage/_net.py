@@ -54,7 +54,8 @@ class LayerPreimage(Tabular):
         from ._plots import positives_histogram
 
         yield (positives_histogram([(self.label, self.batch)], self.n),
-               f"Positive outputs of {self.label} per sample, by pre-image kind")
+               f"Positive outputs of {self.label} per sample, by pre-image kind: right of the dashed "
+               "line (the input dimension) a singleton is possible from the rank alone")
 
     def to_dict(self, samples: bool = True) -> dict:
         out = dict(layer=self.layer, index=self.index, outputs=self.m, inputs=self.n, space=self.space,

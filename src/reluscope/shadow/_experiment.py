@@ -148,7 +148,8 @@ class ShadowTrainResult(Tabular):
     def _figures(self):
         from ._experiment_plots import plot_dropout_vs_shadow
 
-        yield plot_dropout_vs_shadow(self), "Test error per epoch at the largest budget"
+        caption = "Test error per epoch at the largest budget: look for the SHADOW arms below the baseline"
+        yield plot_dropout_vs_shadow(self), caption
 
     @classmethod
     def from_dict(cls, d: dict) -> ShadowTrainResult:

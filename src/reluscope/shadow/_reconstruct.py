@@ -98,7 +98,9 @@ class Reconstruction(Tabular):
     def _figures(self):
         from ._plots import plot_reconstruction_errors
 
-        yield plot_reconstruction_errors(self), "Relative reconstruction error per layer"
+        caption = ("Relative reconstruction error per layer: trained weights should stay near the random "
+                   "ones")
+        yield plot_reconstruction_errors(self), caption
 
 
 def random_like(net, generator: torch.Generator, input_shape: tuple[int, ...] | None = None):

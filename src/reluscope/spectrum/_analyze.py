@@ -150,7 +150,8 @@ class LayerSpectrum(Tabular):
     def _figures(self):
         from ._plots import layer_figure
 
-        yield layer_figure(self), f"layer {self.name}: weights, spectrum vs MP, tail"
+        caption = f"layer {self.name}: look for spikes beyond the dashed MP edge and a straight tail in (e)"
+        yield layer_figure(self), caption
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,9 @@ class SpectrumResult(Tabular):
     def _figures(self):
         from ._plots import summary_figure
 
-        yield summary_figure(self), "Outliers above the MP edge and tail exponent per layer"
+        caption = ("Outliers above the MP edge and tail exponent per layer: trained (blue) against initial "
+                   "(grey)")
+        yield summary_figure(self), caption
 
 
 def analyze(model_or_net, init_model=None, *, input_shape=None, seed: int = 0, conv_operator: bool = True,

@@ -210,7 +210,9 @@ class FCResult(Tabular):
     def _figures(self):
         from ._plots import plot_fc
 
-        yield plot_fc(self), "Best-match correlation of every teacher node, and its mean per epoch"
+        caption = ("Best-match correlation of every teacher node, and its mean per epoch: look for the lower "
+                   "layers near 1 and the gap to the held-out (dashed) values")
+        yield plot_fc(self), caption
 
 
 def fc_data(config: FCConfig, teacher: FCNet) -> tuple[torch.Tensor, ...]:

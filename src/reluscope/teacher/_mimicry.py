@@ -170,7 +170,9 @@ class LCResult(Tabular):
     def _figures(self):
         from ._plots import plot_lc
 
-        yield plot_lc(self), "Best node per field and value: correlation, and its trajectory per level"
+        caption = ("Best student node per field and value: look for correlations near 1 at every level (the "
+                   "student mimics the teacher there)")
+        yield plot_lc(self), caption
 
 
 def run_lc(config: LCConfig = LCConfig()) -> LCResult:
