@@ -35,7 +35,8 @@ def model_file_options(fn):
     state_dict; whether a whole pickled module may be unpickled). `read_model` uses them."""
 
     @click.option("--arch", "file_arch", default=None,
-                  help="Architecture of a state_dict file: mlp:W1-W2-..., cifar_cnn, resnet20, resnet18.")
+                  help="Architecture of a state_dict file: mlp:W1-W2-..., cifar_cnn, resnet20, resnet18, "
+                       "resnet18_imagenet (7×7 stem and max-pool, for 224×224).")
     @click.option("--trust-pickle", is_flag=True,
                   help="Allow reading a whole pickled module: this runs code named in the file, so "
                        "only for files you trust (or set RELUSCOPE_TRUST_PICKLE=1).")

@@ -28,7 +28,7 @@ def cluster_spectra(model_or_net, x: torch.Tensor, scheduler: str, **options):
     start = time.perf_counter()
     graph = non_chain(model_or_net, x)
     target = graph if graph is not None else as_net(model_or_net, x)
-    xb = as_batch(target, x, x.dtype if x.is_floating_point() else options.get("dtype", torch.float64))
+    xb = as_batch(target, x, x.dtype if x.is_floating_point() else options.get("dtype") or torch.float64)
     items = [(b, xb[b:b + 1]) for b in range(xb.shape[0])]
     parts = map_samples(partial(_one_sample, target, options), items, scheduler=scheduler, chunk=1,
                         desc="spectra")

@@ -40,8 +40,9 @@ from products `J v` (`torch.func.jvp`) and `J^T u` (`torch.func.vjp`), batched w
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -51,6 +52,8 @@ DEFAULT_PROBES = 16
 SLQ_STEPS = 40
 GRID = 200  # points of the smoothed density and CDF
 BANDWIDTH = 0.05  # Gaussian kernel width of the smoothed density, in decades of λ
+LARGE_INPUT = 3 * 64 * 64  # inputs of at least this many values: linearized jvps, float32, stage outputs
+FLOAT32_RTOL = 1e-4  # the least relative tolerance asked of the top k in float32 (products carry ~eps·depth)
 
 
 # -- the operator -------------------------------------------------------------------------
@@ -60,9 +63,15 @@ class JacobianOperator:
     `matvec(V)`: `(k, n) -> (k, m)`, rows `J v` (forward mode, `vmap` over the rows: the
     primal is computed once). `rmatvec(U)`: `(k, m) -> (k, n)`, rows `J^T u` (reverse mode
     through one recorded forward, `vmap` over the rows).
+
+    `linearize`: forward products from `torch.func.linearize` (the forward pass is traced
+    once, its ReLU masks and activations kept; each product then pushes the tangent only:
+    2–5× cheaper per product at 224×224, the same numbers to rounding); default: for inputs
+    of at least `LARGE_INPUT` values, where the one-off trace (a second or more) pays off.
     """
 
-    def __init__(self, f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor):
+    def __init__(self, f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                 linearize: bool | None = None):
         self.f, self.x = f, x.detach().reshape(-1)
         with torch.enable_grad():
             self.y, self._vjp = torch.func.vjp(f, self.x)
@@ -70,6 +79,14 @@ class JacobianOperator:
         self.m, self.n = self.y.numel(), self.x.numel()
         self.dtype, self.device = self.x.dtype, self.x.device
         self.products = 0
+        self.linearized = self.n >= LARGE_INPUT if linearize is None else bool(linearize)
+        self._jvp = None
+        if self.linearized:
+            import warnings
+
+            with warnings.catch_warnings(), torch.enable_grad():
+                warnings.filterwarnings("ignore", message="Attempted to insert a get_attr Node")
+                self._jvp = torch.func.linearize(f, self.x)[1]
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -82,7 +99,7 @@ class JacobianOperator:
             return torch.func.jvp(self.f, (self.x,), (v,))[1]
 
         with torch.enable_grad():
-            return torch.func.vmap(one)(V).detach()
+            return torch.func.vmap(self._jvp if self.linearized else one)(V).detach()
 
     def rmatvec(self, U: torch.Tensor) -> torch.Tensor:
         self.products += U.shape[0]
@@ -133,8 +150,8 @@ class GolubKahan:
     exhausted.
     """
 
-    def __init__(self, op: JacobianOperator, generator: torch.Generator, max_steps: int):
-        self.op, self.gen = op, generator
+    def __init__(self, op: JacobianOperator, generator: torch.Generator, max_steps: int, bar=None):
+        self.op, self.gen, self.bar = op, generator, bar
         self.max_steps = max(1, min(max_steps, op.m, op.n))
         self.U = op.x.new_zeros(self.max_steps, op.m)
         self.V = op.x.new_zeros(self.max_steps + 1, op.n)
@@ -190,6 +207,8 @@ class GolubKahan:
                 u = u / alpha
             self.U[j] = u
             self.alphas.append(alpha)
+            if self.bar is not None:
+                self.bar.update(1)
             v = self.op.rmatvec(u[None])[0] - alpha * self.V[j]
             v = _orth(v, self.V[:j + 1])
             beta = float(v.norm())
@@ -281,7 +300,7 @@ class Density:
 
 
 def slq(op: JacobianOperator, probes: int, steps: int, generator: torch.Generator, scale: float,
-        max_bytes: float) -> Density:
+        max_bytes: float, bar=None) -> Density:
     """The density of J^T J from `probes` Rademacher probes and `steps` Golub–Kahan steps each
     (full reorthogonalisation, probes pushed together with `vmap`, in groups that fit
     `max_bytes`). `scale`: σ₁ (sets the resolution τ = d·eps·σ₁)."""
@@ -296,13 +315,13 @@ def slq(op: JacobianOperator, probes: int, steps: int, generator: torch.Generato
     nodes, weights = np.zeros((probes, steps)), np.zeros((probes, steps))
     for g0 in range(0, probes, group):
         Zg = Z[g0:g0 + group]
-        for i, (th, w) in enumerate(_slq_group(op, Zg, steps, tau)):
+        for i, (th, w) in enumerate(_slq_group(op, Zg, steps, tau, bar)):
             nodes[g0 + i, :len(th)], weights[g0 + i, :len(w)] = th, w
     nodes = np.where(nodes <= zero, 0.0, nodes)
     return _density(nodes, weights)
 
 
-def _slq_group(op, Z, steps, tau):
+def _slq_group(op, Z, steps, tau, bar=None):
     """Batched Golub–Kahan from the rows of Z: per probe (θ², first-component²) of B^T B."""
     p = Z.shape[0]
     V = Z.new_zeros(p, steps + 1, op.n)
@@ -312,6 +331,8 @@ def _slq_group(op, Z, steps, tau):
     alive = torch.ones(p, dtype=torch.bool)
     length = torch.full((p,), steps, dtype=torch.long)
     for j in range(steps):
+        if bar is not None:
+            bar.update(p / op_probes(bar))
         u = op.matvec(V[:, j])
         if j:
             u = u - betas[:, j, None].to(u) * U[:, j - 1]
@@ -344,6 +365,11 @@ def _slq_group(op, Z, steps, tau):
         _, theta, Qt = np.linalg.svd(B)
         out.append((theta**2, Qt[:, 0] ** 2))  # right singular vectors: eigenvectors of B^T B
     return out
+
+
+def op_probes(bar) -> int:
+    """The probes of the density a progress bar counts (its steps are probe-averaged)."""
+    return getattr(bar, "probes", 1) or 1
 
 
 def _density(nodes: np.ndarray, weights: np.ndarray) -> Density:
@@ -395,6 +421,8 @@ class MatfreeSpectrum:
         condition: σ₁ / sigma_min (a lower bound unless sigma_min is exact or resolved).
         steps, products: Golub–Kahan steps; Jacobian–vector products in all (SLQ included).
         density: stochastic Lanczos quadrature of J^T J (None when not asked for).
+        seconds: wall time of this spectrum, the operator's setup included (`layer_spectra`);
+            density_seconds: of it, the density's.
     """
 
     top: np.ndarray
@@ -412,9 +440,12 @@ class MatfreeSpectrum:
     density: Density | None
     rank_lo: float = float("nan")
     rank_hi: float = float("nan")
+    seconds: float = float("nan")
+    density_seconds: float = float("nan")
 
     def to_dict(self) -> dict:
         return dict(rank_lo=self.rank_lo, rank_hi=self.rank_hi, top=self.top, top_bound=self.top_bound,
+                    seconds=self.seconds, density_seconds=self.density_seconds,
                     converged=self.converged,
                     sigma_min=self.sigma_min, sigma_min_bound=self.sigma_min_bound,
                     sigma_min_status=self.sigma_min_status, rank=self.rank, rank_se=self.rank_se,
@@ -431,14 +462,16 @@ def max_steps_for(m: int, n: int, item: int, max_bytes: float) -> int:
 def matfree_spectrum(op: JacobianOperator, k: int = DEFAULT_K, rtol: float = 1e-6,
                      probes: int = DEFAULT_PROBES, slq_steps: int = SLQ_STEPS, min_steps: int | None = None,
                      max_steps: int | None = None, seed: int = 0, max_bytes: float = 2 * 1024**3,
-                     max_rank: int | None = None) -> MatfreeSpectrum:
+                     max_rank: int | None = None, bar=None) -> MatfreeSpectrum:
     """Top-k singular values, smallest nonzero one, rank, condition number and the SLQ
     density of the Jacobian `op`, from products only (see the module docstring).
 
     Arguments:
         op: the Jacobian as a `JacobianOperator`.
         k: how many of the largest singular values (capped at min(m, n)).
-        rtol: relative tolerance asked of each of the top k (refined residual bound).
+        rtol: relative tolerance asked of each of the top k (refined residual bound); in
+            float32 at least `FLOAT32_RTOL` (the products themselves carry rounding of
+            about eps·depth, which the residual bound does not see).
         probes, slq_steps: Rademacher probes and Lanczos steps per probe of the density
             (probes=0: no density; the rank is then exact or a lower bound).
         min_steps: Golub–Kahan steps at least (default max(3k, 60)): more steps sharpen
@@ -446,6 +479,8 @@ def matfree_spectrum(op: JacobianOperator, k: int = DEFAULT_K, rtol: float = 1e-
         max_steps: at most (default: what fits half of `max_bytes`, and at most 10k + 300).
         seed: start vectors and probes.
         max_rank: a known upper bound on the rank (e.g. the active units after a ReLU).
+        bar: a progress bar (`reluscope._progress.progress`) to advance by Golub–Kahan steps
+            and, with `bar.probes` set, by probe-averaged density steps.
 
     >>> A = torch.diag(torch.tensor([3.0, 2.0, 1.0, 0.0], dtype=torch.float64))
     >>> r = matfree_spectrum(JacobianOperator(lambda x: A @ x, torch.ones(4, dtype=torch.float64)), k=2)
@@ -453,12 +488,14 @@ def matfree_spectrum(op: JacobianOperator, k: int = DEFAULT_K, rtol: float = 1e-
     ([3.0, 2.0], 3.0, 'exact')
     """
     gen = torch.Generator().manual_seed(seed)
+    if op.dtype == torch.float32:
+        rtol = max(rtol, FLOAT32_RTOL)
     k = max(1, min(k, op.m, op.n))
     item = op.x.element_size()
     cap = max_steps_for(op.m, op.n, item, max_bytes) if max_steps is None else max_steps
     cap = min(cap, 10 * k + 300) if max_steps is None else cap
     first = max(3 * k, 60) if min_steps is None else min_steps
-    gk = GolubKahan(op, gen, max(cap, k))
+    gk = GolubKahan(op, gen, max(cap, k), bar)
     steps = first
     while True:
         bd = gk.run(steps)
@@ -466,7 +503,11 @@ def matfree_spectrum(op: JacobianOperator, k: int = DEFAULT_K, rtol: float = 1e-
         top_ok = len(theta) >= min(k, bd.steps) and bool(np.all(bound[:k] <= rtol * theta[:k]))
         if bd.exhausted or top_ok or bd.steps >= gk.max_steps:
             break
-        steps = min(gk.max_steps, bd.steps + max(10, bd.steps // 4))
+        more = min(gk.max_steps, bd.steps + max(10, bd.steps // 4))
+        if bar is not None and bar.total is not None:
+            bar.total += more - steps
+            bar.refresh()
+        steps = more
     eps = torch.finfo(op.dtype).eps
     sigma1 = float(theta[0]) if len(theta) else 0.0
     tau = max(op.m, op.n) * eps * sigma1
@@ -499,8 +540,10 @@ def matfree_spectrum(op: JacobianOperator, k: int = DEFAULT_K, rtol: float = 1e-
     else:
         smin, sbound, status = float("nan"), float("nan"), "exact" if bd.exhausted else "upper bound"
     density = None
+    t_density = time.perf_counter()
     if probes > 0 and sigma1 > 0:
-        density = slq(op, probes, slq_steps, gen, sigma1, max_bytes / 2)
+        density = slq(op, probes, slq_steps, gen, sigma1, max_bytes / 2, bar)
+    t_density = time.perf_counter() - t_density
     if bd.exhausted:
         rank_se = 0.0
     elif density is not None:
@@ -511,7 +554,7 @@ def matfree_spectrum(op: JacobianOperator, k: int = DEFAULT_K, rtol: float = 1e-
         rank, rank_se = rank_lo, float("nan")  # a lower bound
     cond = sigma1 / smin if smin == smin else float("nan")
     return MatfreeSpectrum(top, top_bound, converged, smin, sbound, status, rank, rank_se, bd.exhausted, cond,
-                           bd.steps, op.products, density, rank_lo, rank_hi)
+                           bd.steps, op.products, density, rank_lo, rank_hi, density_seconds=t_density)
 
 
 # -- functions of the input ------------------------------------------------------------
@@ -542,16 +585,19 @@ def node_function(graph, o) -> Callable[[torch.Tensor], torch.Tensor]:
 
 
 def layer_spectra(target, xb: torch.Tensor, outs, graph: bool, k: int, rtol: float, probes: int, seed: int,
-                  max_bytes: float, reason: str) -> list:
+                  max_bytes: float, reason: str, steps: int = SLQ_STEPS,
+                  max_steps: int | None = None) -> list:
     """A `LayerSpectrum` (method `lanczos`, `estimated=True`) per output in `outs`, for every
-    sample of the batch `xb` (already in the target's dtype and device)."""
+    sample of the batch `xb` (already in the target's dtype and device), with a progress bar
+    per output (Golub–Kahan steps, then density steps). `steps`: Lanczos steps per density
+    probe; `max_steps`: at most this many Golub–Kahan steps for the top k (default: by memory)."""
     from .._progress import progress
     from ._spectra import LayerSpectrum
 
     n = math.prod(target.input_shape)
     per: dict[int, list[MatfreeSpectrum]] = {j: [] for j in range(len(outs))}
     active: dict[int, list[int]] = {j: [] for j in range(len(outs))}
-    for b in progress(range(xb.shape[0]), desc="lanczos", total=xb.shape[0]):
+    for b in range(xb.shape[0]):
         x1 = xb[b]
         with torch.no_grad():
             if graph:
@@ -571,8 +617,17 @@ def layer_spectra(target, xb: torch.Tensor, outs, graph: bool, k: int, rtol: flo
             if relu:
                 bound = active[j][-1]
             f = node_function(target, o) if graph else chain_function(target, o)
-            per[j].append(matfree_spectrum(JacobianOperator(f, x1), k=k, rtol=rtol, probes=probes,
-                                           seed=seed + 7919 * b + j, max_bytes=max_bytes, max_rank=bound))
+            first = max(3 * min(k, o.size, n), 60)
+            if max_steps is not None:
+                first = min(first, max_steps)
+            where = f" {b + 1}/{xb.shape[0]}" if xb.shape[0] > 1 else ""
+            t0 = time.perf_counter()
+            with progress(desc=f"lanczos {o.name}{where}", total=first + (steps if probes else 0)) as bar:
+                bar.probes = probes
+                r = matfree_spectrum(JacobianOperator(f, x1), k=k, rtol=rtol, probes=probes, slq_steps=steps,
+                                     max_steps=max_steps, seed=seed + 7919 * b + j, max_bytes=max_bytes,
+                                     max_rank=bound, bar=bar)
+            per[j].append(replace(r, seconds=time.perf_counter() - t0))
     result = []
     for j, o in enumerate(outs):
         rs = per[j]
@@ -586,13 +641,27 @@ def layer_spectra(target, xb: torch.Tensor, outs, graph: bool, k: int, rtol: flo
 
 
 # -- which outputs go matrix-free -------------------------------------------------------
+def stage_nodes(graph) -> list[str]:
+    """The default outputs of a graph with a large input: the last ReLU node of each width
+    (channels; for a ResNet the output of each stage) and the last node (the logits)."""
+    last: dict[int, str] = {}
+    for node in graph.relu_nodes():
+        last[int(node.out_shape[0]) if node.out_shape else 0] = node.name
+    return list(dict.fromkeys([*last.values(), graph.nodes[-1].name]))
+
+
 def split_spectra(target, is_graph: bool, x: torch.Tensor, layers, dtype: torch.dtype, method: str,
-                  rtol: float, chunk: int, max_bytes: float, k: int, probes: int, seed: int):
+                  rtol: float, chunk: int, max_bytes: float, k: int, probes: int, seed: int,
+                  steps: int = SLQ_STEPS, max_steps: int | None = None,
+                  matfree_dtype: torch.dtype | None = None):
     """`spectra` for `method` `auto` or `lanczos`: None when `auto` finds that every output's
     dense computation fits `max_bytes` (the caller then runs the exact path as before);
     else a `JacobianSpectra` whose outputs that fit (together) are exact and the rest are
-    by `lanczos`, each with the reason in `method_reason` and a summary in `notes`."""
-    import time
+    by `lanczos`, each with the reason in `method_reason` and a summary in `notes`.
+
+    With an input of at least `LARGE_INPUT` values: the matrix-free outputs are computed in
+    float32 unless `matfree_dtype` is given, and a graph's default outputs (`layers` None)
+    are `stage_nodes` (each stage's output and the logits) rather than every node."""
 
     from ..errors import ConfigError
     from ._graph_spectra import cast, estimate_graph_bytes, graph_outputs
@@ -621,11 +690,23 @@ def split_spectra(target, is_graph: bool, x: torch.Tensor, layers, dtype: torch.
             return estimate_graph_bytes(target, picked, chunks, dtype, torch.get_num_threads())
         return estimate_bytes(target, picked, chunks, dtype)
 
+    large = n >= LARGE_INPUT
+    if method == "auto" and estimate(list(groups)) <= max_bytes:
+        return None
+    notes: list[str] = []
+    restricted = layers is None and is_graph and large
+    if restricted:
+        outs = graph_outputs(target, stage_nodes(target))
+        groups = {}
+        for o in outs:
+            groups.setdefault(o.layer, []).append(o)
+        notes.append(f"input of {n:,} values: default outputs are the last ReLU of each width and the "
+                     f"output ({', '.join(o.name for o in outs)}); pass layers= for others")
     if method == "lanczos":
         exact, why = [], {key: "asked for (method='lanczos')" for key in groups}
+    elif estimate(list(groups)) <= max_bytes:  # the stage outputs fit together
+        exact, why = list(groups), {}
     else:
-        if estimate(list(groups)) <= max_bytes:
-            return None
         single = {key: estimate([key]) for key in groups}
         exact = sorted((key for key in groups if single[key] <= max_bytes), key=lambda key: single[key])
         while exact and estimate(exact) > max_bytes:
@@ -635,22 +716,32 @@ def split_spectra(target, is_graph: bool, x: torch.Tensor, layers, dtype: torch.
                      f"auto: fits alone ({single[key] / mib:,.0f} MiB) but not with the other exact outputs")
                for key in groups if key not in exact}
     layers_out = []
-    notes: list[str] = []
     if exact:
         part = spectra(target, xb, layers=exact, dtype=dtype, method="exact", rtol=rtol, chunk=chunk,
                        max_bytes=max_bytes)
         layers_out += list(part.layers)
         notes += list(part.notes)
     rest = [o for key in groups if key not in exact for o in groups[key]]
+    mf_dtype = matfree_dtype or (torch.float32 if large else dtype)
+    if rest and mf_dtype != dtype:
+        target = cast(target, mf_dtype) if is_graph else as_net(target, x, mf_dtype)
+        xb = as_batch(target, x, mf_dtype)
     for key in groups:
         if key in exact:
             continue
         layers_out += layer_spectra(target, xb, groups[key], is_graph, k, rtol, probes, seed, max_bytes,
-                                    why[key])
+                                    why[key], steps=steps, max_steps=max_steps)
     layers_out.sort(key=lambda s: s.output.index)
-    notes.append(f"{len(layers_out) - len(rest)} output(s) exact, {len(rest)} matrix-free (lanczos: top {k} "
-                 f"singular values to rtol {rtol:g}, density from {probes} probes); estimated figures are "
-                 "marked `estimated`")
+    rtol_mf = max(rtol, FLOAT32_RTOL) if mf_dtype == torch.float32 else rtol
+    notes.append(f"{len(layers_out) - len(rest)} output(s) exact, {len(rest)} matrix-free (lanczos in "
+                 f"{str(mf_dtype).replace('torch.', '')}: top {k} singular values to rtol {rtol_mf:g}, "
+                 f"density from {probes} probes × {steps} steps); estimated figures are marked `estimated`")
+    if rest and mf_dtype == torch.float32:
+        d = max(n, max(o.size for o in rest))
+        notes.append(f"float32: the density counts eigenvalues of J^T J below d·eps·λ_max as zero, so the "
+                     f"rank estimates count singular values above about sqrt(d·eps)·σ_1 ≈ "
+                     f"{math.sqrt(d * torch.finfo(torch.float32).eps):.2g}·σ_1 (coarse); pass dtype=float64 "
+                     "for a finer count (about 2× the time)")
     return JacobianSpectra(tuple(layers_out), xb.shape[0], tuple(target.input_shape),
                            str(dtype).replace("torch.", ""), method, rtol, time.perf_counter() - start,
                            notes=tuple(notes))

@@ -191,9 +191,10 @@ class JacobianSpectra(Tabular):
 
 
 def spectra(model_or_net, x: torch.Tensor, layers: Iterable[int | str] | None = None,
-            dtype: torch.dtype = torch.float64, method: str = "auto", rtol: float = 1e-6,
+            dtype: torch.dtype | None = None, method: str = "auto", rtol: float = 1e-6,
             chunk: int = 192, max_bytes: float = DEFAULT_MAX_BYTES, k: int = 20, probes: int = 16,
-            seed: int = 0, scheduler: str | None = None) -> JacobianSpectra:
+            seed: int = 0, scheduler: str | None = None, steps: int = 40,
+            max_steps: int | None = None) -> JacobianSpectra:
     """Full singular values of every layer output's Jacobian w.r.t. the input.
 
     Arguments:
@@ -205,8 +206,11 @@ def spectra(model_or_net, x: torch.Tensor, layers: Iterable[int | str] | None = 
         x: one sample `(*input_shape)` or a batch `(B, *input_shape)`.
         layers: layer indices or names (default: all). Each gives its `pre` output and,
             unless the activation is the identity, its `post` output.
-        dtype: computing dtype; float64 (default) for the accuracy stated in the module
-            docstring (the net is copied and cast, the model is untouched).
+        dtype: computing dtype; default float64 for the accuracy stated in the module
+            docstring (the net is copied and cast, the model is untouched), except for the
+            matrix-free outputs of an input of at least `_matfree.LARGE_INPUT` values (e.g.
+            3×64×64, 3×224×224): float32 there, with the top k asked to at least
+            `_matfree.FLOAT32_RTOL` (1e-4). Pass float64 to keep float64 throughout.
         method: `exact` (`gram`, or `svd` where the Gram matrix cannot give `rtol`), `gram`,
             `svd` (see the module docstring for their accuracy), `lanczos` (matrix-free,
             `_matfree`: the top `k` singular values to `rtol`, the smallest nonzero one or a
@@ -221,7 +225,12 @@ def spectra(model_or_net, x: torch.Tensor, layers: Iterable[int | str] | None = 
             matrix-free bases may take (lanczos).
         k: `lanczos` only: how many of the largest singular values.
         probes: `lanczos` only: the probe vectors of the density (its error bars shrink as
-            1/sqrt(probes)).
+            1/sqrt(probes); 0: no density).
+        steps: `lanczos` only: Lanczos steps per density probe (fewer: cheaper, and the
+            stated `ks_bound` widens: the largest quadrature weight grows as about 1/steps).
+        max_steps: `lanczos` only: at most this many Golub–Kahan steps for the top k
+            (default: what fits `max_bytes`, at most 10k + 300); `converged` and the bounds
+            say what was reached.
         seed: `lanczos` only: the seed of the start and probe vectors.
         scheduler: address of a Dask scheduler (`tcp://host:8786`): one task per sample there
             (`_cluster`), the same results in the same order (`seconds`: the whole run's).
@@ -243,15 +252,18 @@ def spectra(model_or_net, x: torch.Tensor, layers: Iterable[int | str] | None = 
         from ._cluster import cluster_spectra
 
         return cluster_spectra(model_or_net, x, scheduler, layers=layers, dtype=dtype, method=method,
-                               rtol=rtol, chunk=chunk, max_bytes=max_bytes, k=k, probes=probes, seed=seed)
+                               rtol=rtol, chunk=chunk, max_bytes=max_bytes, k=k, probes=probes, seed=seed,
+                               steps=steps, max_steps=max_steps)
     graph = non_chain(model_or_net, x)
     if method in ("auto", "lanczos"):
         from ._matfree import split_spectra
 
-        split = split_spectra(model_or_net if graph is None else graph, graph is not None, x, layers, dtype,
-                              method, rtol, chunk, max_bytes, k, probes, seed)
+        split = split_spectra(model_or_net if graph is None else graph, graph is not None, x, layers,
+                              torch.float64 if dtype is None else dtype, method, rtol, chunk, max_bytes, k,
+                              probes, seed, steps=steps, max_steps=max_steps, matfree_dtype=dtype)
         if split is not None:
             return split
+    dtype = torch.float64 if dtype is None else dtype
     label, method = method, "auto" if method == "exact" else method  # exact: gram, svd where needed
     if graph is not None:
         from dataclasses import replace

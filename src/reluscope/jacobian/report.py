@@ -12,6 +12,10 @@ from ..report._registry import NotApplicable, ReportContext, Section, section
 
 QUICK_SAMPLES, FULL_SAMPLES = 2, 4
 QUICK_MAX_DIM = 1024  # quick mode: only outputs whose Gram matrix is at most this size
+# a graph with a large input (`_matfree.LARGE_INPUT` values, e.g. 3×224×224): each stage's output and
+# the logits, matrix-free where the dense Jacobian does not fit; one sample (two in the full report)
+LARGE_SAMPLES = {True: 1, False: 2}
+LARGE_QUICK = dict(k=10, probes=4, steps=10, max_steps=40)  # quick: cheaper estimates, wider error bars
 
 
 def _outputs_for(net, quick: bool) -> list[int] | list[str] | None:
@@ -56,6 +60,7 @@ def _nodes_for(graph, quick: bool) -> list[str] | None:
 def build(ctx: ReportContext) -> Section:
     """Singular values of each layer output's Jacobian at a few test samples."""
     from . import spectra
+    from ._matfree import LARGE_INPUT, stage_nodes
     from ._plots import (
         decay_figure,
         decay_indices,
@@ -68,11 +73,13 @@ def build(ctx: ReportContext) -> Section:
 
     net = ctx.net
     graph = not net.is_chain
-    layers = _outputs_for(net, ctx.quick)
-    count = QUICK_SAMPLES if ctx.quick else FULL_SAMPLES
+    large = graph and math.prod(net.input_shape) >= LARGE_INPUT
+    layers = stage_nodes(net) if large else _outputs_for(net, ctx.quick)
+    count = LARGE_SAMPLES[ctx.quick] if large else QUICK_SAMPLES if ctx.quick else FULL_SAMPLES
     g = torch.Generator().manual_seed(ctx.seed)
     idx = torch.randperm(len(ctx.data.test), generator=g)[:count].sort().values
-    spec = spectra(net, ctx.data.test.x[idx], layers=layers)
+    options = LARGE_QUICK if large and ctx.quick else {}
+    spec = spectra(net, ctx.data.test.x[idx], layers=layers, **options)
     rows = summary_rows(spec)
     by_index = {s.output.index: s for s in spec}
 
@@ -123,7 +130,11 @@ def build(ctx: ReportContext) -> Section:
         body.append(figure_html(decay_figure(spec), "Decay over depth: the spectra of the ReLU nodes and "
                                 "of the output (at most 12, spread over the depth, dark = shallow); a "
                                 "steeper fall with depth means a worse-conditioned inverse."))
-    if layers is not None:
+    if large:
+        body.append(paragraph(f"Large input ({math.prod(net.input_shape):,} values): the output of each "
+                              "stage (the last ReLU node of each width) and the logits, at "
+                              f"{spec.samples} sample(s); " + "; ".join(spec.notes) + "."))
+    elif layers is not None:
         if graph:
             body.append(paragraph(f"Quick mode: two ReLU nodes with the nodes they read, and the nodes with "
                                   f"at most {QUICK_MAX_DIM} singular values; the full report analyses "
@@ -131,11 +142,12 @@ def build(ctx: ReportContext) -> Section:
         else:
             body.append(paragraph(f"Quick mode: only layers with at most {QUICK_MAX_DIM} singular values "
                                   "are shown; the full report analyses every layer."))
-    bound = float(max(np.max(s.error_bound) for s in spec))
-    body.append(paragraph(f"Method: forward-mode Jacobians in float64, singular values from the Gram "
-                          f"matrix or SVD (auto, rtol {spec.rtol:g}): every nonzero value shown has a "
-                          f"relative error of at most about {bound:.1e} (first-order bound)."))
     estimated = [s for s in spec if s.estimated]
+    bound = float(max((np.max(s.error_bound) for s in spec if not s.estimated), default=float("nan")))
+    if len(estimated) < len(spec):
+        body.append(paragraph(f"Method: forward-mode Jacobians in float64, singular values from the Gram "
+                              f"matrix or SVD (auto, rtol {spec.rtol:g}): every nonzero value shown has a "
+                              f"relative error of at most about {bound:.1e} (first-order bound)."))
     if estimated:
         names = ", ".join(str(s.output.index) for s in estimated[:12]) + (" …" if len(estimated) > 12 else "")
         body.append(paragraph(f"ESTIMATED (matrix-free, lanczos; {estimated[0].method_reason}): outputs "

@@ -12,9 +12,9 @@ from torch import nn
 
 from ..errors import ConfigError
 from ._locally import LocallyConnected2d
-from ._resnet import resnet18, resnet20
+from ._resnet import resnet18, resnet18_imagenet, resnet20
 
-RESNETS = {"resnet20": resnet20, "resnet18": resnet18}
+RESNETS = {"resnet20": resnet20, "resnet18": resnet18, "resnet18_imagenet": resnet18_imagenet}
 
 
 def mlp(widths: Sequence[int], dropout: float = 0.0, batch_norm: bool = False) -> nn.Sequential:
@@ -135,7 +135,8 @@ def build(arch: str, input_shape: Sequence[int], classes: int, dropout: float = 
     `mlp:64-256-256-10` spells them out and must match the data; `cifar_cnn` is the CNN
     of Behrmann et al. for `(C, H, W)` inputs; `alexnet_cifar` a small AlexNet; `resnet20` and
     `resnet18` are the CIFAR
-    ResNets (any image size; global pooling before the head; no dropout).
+    ResNets (any image size; global pooling before the head; no dropout); `resnet18_imagenet`
+    is ResNet-18 with the ImageNet stem (7×7 stride 2, max-pool) for 224×224 inputs.
     """
     family, _, rest = arch.partition(":")
     n_in = math.prod(input_shape)
@@ -161,4 +162,4 @@ def build(arch: str, input_shape: Sequence[int], classes: int, dropout: float = 
             raise ConfigError(f"{family} needs image inputs (C, H, W), got {tuple(input_shape)}")
         return RESNETS[family](input_shape[0], classes)
     raise ConfigError(f"unknown architecture '{arch}'; use mlp:W1-W2-..., cifar_cnn, alexnet_cifar, "
-                      "resnet20 or resnet18")
+                      "resnet20, resnet18 or resnet18_imagenet")

@@ -1,5 +1,6 @@
 """Residual networks for 32×32 images: ResNet-20 (He et al. 2016, §4.2) and ResNet-18
-in the usual layout adapted to CIFAR (3×3 stem, no max-pool).
+in the usual layout adapted to CIFAR (3×3 stem, no max-pool), or in the ImageNet layout
+for 224×224 images (`imagenet_stem=True`: 7×7 stride-2 stem and max-pool).
 
 Module paths are the ones researchers know: `stem.conv`, `stage2.0.conv1`,
 `stage2.0.shortcut.conv`, `fc`; every block is `relu2(bn2(conv2(relu1(bn1(conv1(x))))) + shortcut(x))`.
@@ -37,12 +38,18 @@ class BasicBlock(nn.Module):
 class ResNet(nn.Module):
     """Stem conv–BN–ReLU, stages of `BasicBlock`s, global average pool, linear head."""
 
-    def __init__(self, blocks: list[int], widths: list[int], in_channels: int = 3, classes: int = 10):
+    def __init__(self, blocks: list[int], widths: list[int], in_channels: int = 3, classes: int = 10,
+                 imagenet_stem: bool = False):
         super().__init__()
         self.stem = nn.Sequential()
-        self.stem.add_module("conv", nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False))
+        if imagenet_stem:  # 7×7 stride-2 conv and 3×3 stride-2 max-pool: 224×224 -> 56×56
+            self.stem.add_module("conv", nn.Conv2d(in_channels, widths[0], 7, 2, 3, bias=False))
+        else:
+            self.stem.add_module("conv", nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False))
         self.stem.add_module("bn", nn.BatchNorm2d(widths[0]))
         self.stem.add_module("relu", nn.ReLU())
+        if imagenet_stem:
+            self.stem.add_module("maxpool", nn.MaxPool2d(3, 2, 1))
         c = widths[0]
         for i, (n, w) in enumerate(zip(blocks, widths), start=1):
             stage = nn.Sequential(*[BasicBlock(c if j == 0 else w, w, 2 if (j == 0 and i > 1) else 1)
@@ -70,6 +77,20 @@ def resnet20(in_channels: int = 3, classes: int = 10) -> ResNet:
     return ResNet([3, 3, 3], [16, 32, 64], in_channels, classes)
 
 
-def resnet18(in_channels: int = 3, classes: int = 10) -> ResNet:
-    """ResNet-18 adapted to 32×32 inputs: 4 stages of 2 blocks, 64–512 channels (11.2 M)."""
-    return ResNet([2, 2, 2, 2], [64, 128, 256, 512], in_channels, classes)
+def resnet18(in_channels: int = 3, classes: int = 10, imagenet_stem: bool = False) -> ResNet:
+    """ResNet-18 adapted to 32×32 inputs: 4 stages of 2 blocks, 64–512 channels (11.2 M).
+
+    `imagenet_stem=True`: the ImageNet layout of He et al. (7×7 stride-2 stem conv and a 3×3
+    stride-2 max-pool), for 224×224 inputs: the stages see 56, 28, 14 and 7 pixels a side
+    (the arch spec `resnet18_imagenet`).
+
+    >>> import torch
+    >>> resnet18(imagenet_stem=True, classes=1000)(torch.zeros(1, 3, 224, 224)).shape
+    torch.Size([1, 1000])
+    """
+    return ResNet([2, 2, 2, 2], [64, 128, 256, 512], in_channels, classes, imagenet_stem)
+
+
+def resnet18_imagenet(in_channels: int = 3, classes: int = 10) -> ResNet:
+    """`resnet18(imagenet_stem=True)`: ResNet-18 in its ImageNet layout for 224×224 inputs."""
+    return resnet18(in_channels, classes, imagenet_stem=True)
