@@ -191,7 +191,7 @@ _CSS = """
 body{font:15px/1.5 system-ui,sans-serif;color:#1d1d1f;background:#fafafa;margin:0}
 main{max-width:1000px;margin:0 auto;padding:24px 32px;background:#fff}
 h1{margin-top:0}h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:2em}
-table{border-collapse:collapse;margin:8px 0;font-size:13px}
+table{border-collapse:collapse;margin:8px 0;font-size:13px}.table{overflow-x:auto;max-width:100%}
 td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}th{background:#f2f2f2}
 figure{margin:16px 0 20px}img{display:block;max-width:100%;height:auto}
 figcaption{font-size:14px;color:#333;margin-top:6px;max-width:60em}

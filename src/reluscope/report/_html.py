@@ -41,7 +41,8 @@ def table_html(header: Sequence[str] | None, rows: Iterable[Sequence[Any]]) -> s
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(fmt(c))}</td>" for c in row) + "</tr>" for row in rows
     )
-    return f"<table>{head}<tbody>{body}</tbody></table>"
+    # the wrapper scrolls a wide table (many columns) inside the page instead of widening it
+    return f"<div class='table'><table>{head}<tbody>{body}</tbody></table></div>"
 
 
 def paragraph(text: str) -> str:
