@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 from pathlib import Path
 
 import pytest
+
+from ._browser import headless_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -20,35 +21,11 @@ MIN_SHOWN = 500  # a figure is shown at least this wide ...
 MIN_SCALE = 0.7  # ... or at no less than 70% of its natural size (text stays legible)
 
 
-def _chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
 @pytest.fixture(scope="module")
 def driver():
-    browser, driver_path = _chromium(), shutil.which("chromedriver")
-    if not (browser and driver_path):
-        if os.environ.get("CI"):
-            pytest.fail("CI needs chromium and chromedriver: scripts/ensure-chromium.sh installs them")
-        pytest.skip("install chromium and chromium-driver (scripts/ensure-chromium.sh) for this test")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = browser
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--disable-quic", "--hide-scrollbars", "--force-device-scale-factor=1",
-                 f"--window-size={WIDTH},1000"):
-        opts.add_argument(flag)
-    drv = webdriver.Chrome(service=Service(driver_path), options=opts)
-    try:
+    with headless_chromium("--hide-scrollbars", "--force-device-scale-factor=1",
+                           f"--window-size={WIDTH},1000") as drv:
         yield drv
-    finally:
-        drv.quit()
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 
 import pytest
 
@@ -13,6 +11,8 @@ from reluscope.cli import main
 from reluscope.report import ReportContext, Section, build_report, section
 from reluscope.report._registry import _SECTIONS
 from reluscope.report._run import prepare_context
+
+from ._browser import headless_chromium
 
 
 def test_every_section_runs(quick_report):
@@ -72,34 +72,11 @@ def test_not_applicable_and_failing_sections_do_not_break_the_report(tmp_path):
             _SECTIONS.pop(key, None)
 
 
-def _chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
 @pytest.mark.browser
 def test_report_in_headless_chromium(quick_report):
     """No console errors, every image decodes, every table-of-contents link resolves."""
-    browser, driver_path = _chromium(), shutil.which("chromedriver")
-    if not (browser and driver_path):
-        if os.environ.get("CI"):
-            pytest.fail("CI needs chromium and chromedriver: scripts/ensure-chromium.sh installs them")
-        pytest.skip("install chromium and chromium-driver (scripts/ensure-chromium.sh) for this test")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = browser
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--disable-quic"):
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     path, outcomes = quick_report
-    driver = webdriver.Chrome(service=Service(driver_path), options=opts)
-    try:
+    with headless_chromium(browser_log=True) as driver:
         driver.get(path.as_uri())
         assert driver.title == "reluscope report"
         images = driver.execute_script(
@@ -115,8 +92,6 @@ def test_report_in_headless_chromium(quick_report):
         assert not missing, f"table-of-contents links without a target: {missing}"
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert not errors, errors
-    finally:
-        driver.quit()
 
 
 def test_context_from_a_checkpoint(tmp_path):
