@@ -2,7 +2,7 @@
 
 Every path of `spectra` (exact chain, graph, matrix-free) treats the samples one at a time,
 so `spectra(net, x)` equals the samples' one-sample spectra stacked in order. The only
-per-sample state is the seed of the matrix-free start and probe vectors, `seed + 7919 b`
+per-sample state is the seed of the matrix-free start and probe vectors, `seed + SAMPLE_SEED_STRIDE·b`
 for sample b (`_matfree.layer_spectra`), which each one-sample call is given.
 """
 
@@ -17,8 +17,7 @@ import torch
 
 from .._distribute import map_samples
 from ._jacobians import as_batch, as_net, non_chain
-
-SAMPLE_SEED_STRIDE = 7919  # as in `_matfree.layer_spectra`
+from ._matfree import SAMPLE_SEED_STRIDE
 
 
 def cluster_spectra(model_or_net, x: torch.Tensor, scheduler: str, **options):

@@ -52,6 +52,7 @@ DEFAULT_PROBES = 16
 SLQ_STEPS = 40
 GRID = 200  # points of the smoothed density and CDF
 BANDWIDTH = 0.05  # Gaussian kernel width of the smoothed density, in decades of λ
+SAMPLE_SEED_STRIDE = 7919  # sample b's start and probe vectors are drawn from seed + 7919 b
 LARGE_INPUT = 3 * 64 * 64  # inputs of at least this many values: linearized jvps, float32, stage outputs
 FLOAT32_RTOL = 1e-4  # the least relative tolerance asked of the top k in float32 (products carry ~eps·depth)
 
@@ -625,8 +626,8 @@ def layer_spectra(target, xb: torch.Tensor, outs, graph: bool, k: int, rtol: flo
             with progress(desc=f"lanczos {o.name}{where}", total=first + (steps if probes else 0)) as bar:
                 bar.probes = probes
                 r = matfree_spectrum(JacobianOperator(f, x1), k=k, rtol=rtol, probes=probes, slq_steps=steps,
-                                     max_steps=max_steps, seed=seed + 7919 * b + j, max_bytes=max_bytes,
-                                     max_rank=bound, bar=bar)
+                                     max_steps=max_steps, seed=seed + SAMPLE_SEED_STRIDE * b + j,
+                                     max_bytes=max_bytes, max_rank=bound, bar=bar)
             per[j].append(replace(r, seconds=time.perf_counter() - t0))
     result = []
     for j, o in enumerate(outs):
