@@ -136,26 +136,43 @@ def _classify(W, b, x, tol: Tolerances, search: bool) -> PreimageResult:
     m, n = W.shape
     z = W @ x + b
     scale = np.abs(W) @ np.abs(x) + np.abs(b)  # size of the terms: rounding is relative to it
-    lo = tol.zero * scale
-    P, T = z > lo, np.abs(z) <= lo
-    band = np.flatnonzero((np.abs(z) > lo) & (np.abs(z) <= tol.band * lo))
-    exact = dict(exact_signs=len(band), z_margin=None)
-    if len(band):
-        # Too close to zero for the floating-point test: the data are exact binary
-        # numbers, so the sign of W_i x + b_i is decided exactly, with rationals.
-        signs = exact_signs(W[band], b[band], x)
-        P[band], T[band] = signs > 0, signs == 0
-        exact["z_margin"] = float((np.abs(z[band]) / scale[band]).min())
+    P, T, exact = split_rows(z, scale, tol, lambda rows: exact_signs(W[rows], b[rows], x))
     n_pos, n_tight = int(P.sum()), int(T.sum())
     rank, N, condition = _null_space(W[P], n, tol, ref=float(np.linalg.norm(W, axis=1).max()))
     if condition is not None:
-        return PreimageResult("degenerate", n_pos, n_tight, None, None,
-                              "rank of the active rows inside the tolerance band",
-                              status="rank test inside the tolerance band", condition=condition, **exact)
+        return degenerate_rank(n_pos, n_tight, condition, exact)
     if rank == n:
         return PreimageResult("singleton", n_pos, n_tight, rank, 0, "rank: active rows span the input",
                               **exact)
     return decide_null_space(W, P, T, rank, N, float(np.linalg.norm(W, axis=1).max()), tol, search, exact)
+
+
+def split_rows(z: np.ndarray, scale: np.ndarray, tol: Tolerances,
+               signs_of) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The positive rows P and the tight rows T of `z = W x + b` (`scale` the size of each
+    row's terms), and the exact-sign fields of the result.
+
+    A pre-activation in the band above `tol.zero` is too close to zero for the floating-point
+    test; the data are exact binary numbers, so its sign is decided exactly by
+    `signs_of(rows)` (rational arithmetic, `exact_signs`).
+    """
+    lo = tol.zero * scale
+    az = np.abs(z)
+    P, T = z > lo, az <= lo
+    band = np.flatnonzero((az > lo) & (az <= tol.band * lo))
+    exact = dict(exact_signs=len(band), z_margin=None)
+    if len(band):
+        signs = signs_of(band)
+        P[band], T[band] = signs > 0, signs == 0
+        exact["z_margin"] = float((az[band] / scale[band]).min())
+    return P, T, exact
+
+
+def degenerate_rank(n_pos: int, n_tight: int, condition: float, exact: dict) -> PreimageResult:
+    """The result when the rank of the active rows falls in the tolerance band."""
+    return PreimageResult("degenerate", n_pos, n_tight, None, None,
+                          "rank of the active rows inside the tolerance band",
+                          status="rank test inside the tolerance band", condition=condition, **exact)
 
 
 def decide_null_space(W, P, T, rank: int, N, row_scale: float, tol: Tolerances, search: bool,

@@ -37,7 +37,15 @@ from scipy import sparse
 from .._distribute import default_workers, map_samples
 from ..errors import ConfigError, ShapeError
 from ._batch import BatchResult
-from ._classify import PreimageResult, _classify, _null_space, decide_null_space, exact_signs
+from ._classify import (
+    PreimageResult,
+    _classify,
+    _null_space,
+    decide_null_space,
+    degenerate_rank,
+    exact_signs,
+    split_rows,
+)
 from ._tol import Tolerances
 
 _EPS = np.finfo(np.float64).eps / 2  # unit roundoff u
@@ -213,13 +221,7 @@ def _classify_sparse(layer: SparseLayer, x: np.ndarray, tol: Tolerances, search:
     near = (np.abs(az - lo) <= _GUARD * lo) | (np.abs(az - tol.band * lo) <= _GUARD * tol.band * lo)
     if np.any(near & (lo > 0)):  # the sum order could move a row across a threshold
         return _classify(layer.dense(), b, x, tol, search)
-    P, T = z > lo, az <= lo
-    band = np.flatnonzero((az > lo) & (az <= tol.band * lo))
-    exact = dict(exact_signs=len(band), z_margin=None)
-    if len(band):
-        signs = exact_signs(W[band].toarray(), b[band], x)
-        P[band], T[band] = signs > 0, signs == 0
-        exact["z_margin"] = float((az[band] / scale[band]).min())
+    P, T, exact = split_rows(z, scale, tol, lambda rows: exact_signs(W[rows].toarray(), b[rows], x))
     n_pos, n_tight = int(P.sum()), int(T.sum())
     A = W[P]
     cols = np.unique(A.indices)
@@ -231,9 +233,7 @@ def _classify_sparse(layer: SparseLayer, x: np.ndarray, tol: Tolerances, search:
     rank, Nc, condition = (_null_space(A[:, cols].toarray(), len(cols), tol, ref=layer.row_scale)
                            if len(cols) else (0, np.zeros((0, 0)), None))
     if condition is not None:
-        return PreimageResult("degenerate", n_pos, n_tight, None, None,
-                              "rank of the active rows inside the tolerance band",
-                              status="rank test inside the tolerance band", condition=condition, **exact)
+        return degenerate_rank(n_pos, n_tight, condition, exact)
     if rank == n:
         return PreimageResult("singleton", n_pos, n_tight, rank, 0, spans, **exact)
     zero_cols = np.setdiff1d(np.arange(n), cols)
