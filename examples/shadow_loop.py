@@ -1,4 +1,4 @@
-"""SHADOW in a plain PyTorch training loop: each batch gains one shadow sample per real one.
+"""SHADOW in a plain PyTorch training loop: each batch gains shadow samples of its real ones.
 
 Run: python examples/shadow_loop.py
 
@@ -17,15 +17,17 @@ ds = data.load("digits")
 torch.manual_seed(0)
 model = nets.mlp([64, 256, 256, 10])
 opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-# codes from the top ReLU layer (the default), keep probability 0.5, one synthetic per real
-aug = ShadowAugment(model, rho=0.5, ratio=1.0, seed=0)
+# the theory's defaults: codes from the first hidden layer, rho 0.75, one synthetic sample per
+# four real ones, each at its real image's norm and clipped to the batch's range
+aug = ShadowAugment(model, seed=0)
 
 for epoch in range(5):
     for idx in torch.randperm(len(ds.train)).split(64):
-        x, y = aug(ds.train.x[idx], ds.train.y[idx])  # 64 real + 64 shadow samples, labels carried
+        x, y = aug(ds.train.x[idx], ds.train.y[idx])  # 64 real + 16 shadow samples, labels carried
         loss = F.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
     _, acc = evaluate(model, ds.test.x, ds.test.y)
     print(f"epoch {epoch + 1}: test accuracy {acc:.3f}")
+print("the theory's conditions:", aug.conditions())

@@ -30,5 +30,7 @@ def test_quickstart_runs(tmp_path, monkeypatch, capsys):
 
 def test_shadow_loop_runs(capsys):
     runpy.run_path(str(EXAMPLES / "shadow_loop.py"), run_name="__main__")
-    last = capsys.readouterr().out.strip().splitlines()[-1]
+    *_, last, conditions = capsys.readouterr().out.strip().splitlines()
     assert last.startswith("epoch 5: test accuracy") and float(last.split()[-1]) > 0.8
+    # digits' 64 pixels under a 256-wide first layer: outside the theory, and the example says so
+    assert conditions.startswith("the theory's conditions:") and "'narrower': False" in conditions

@@ -19,7 +19,8 @@ from ._io import write_json
 from .data import Dataset
 from .errors import ConfigError
 
-Augment = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+# (x, y) -> (x, y), or (x, y, w): per-sample loss weights, the loss being sum(w * cross-entropy)
+Augment = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, ...]]
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,8 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig = TrainConfig(),
         data: a `reluscope.data.Dataset`.
         config: hyper-parameters and seed (same seed, same weights and history).
         augment: optional `augment(x, y) -> (x, y)` applied to every training batch
-            (e.g. `reluscope.shadow.ShadowAugment`).
+            (e.g. `reluscope.shadow.ShadowAugment`); one returning `(x, y, w)` gives per-sample
+            loss weights, and the step minimises `sum(w * cross_entropy)`.
         on_epoch: optional hook called with the `TrainResult` so far after each epoch
             (e.g. to save a checkpoint, so an interrupted run loses nothing).
         history_path: write the history as JSON after every epoch (atomic).
@@ -124,10 +126,14 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig = TrainConfig(),
         correct = torch.zeros((), dtype=torch.int64, device=config.device)
         for idx in torch.randperm(len(x), generator=gen).split(config.batch_size):
             xb, yb = x[idx].to(config.device), y[idx].to(config.device)
+            weights = None
             if augment is not None:
-                xb, yb = augment(xb, yb)
+                xb, yb, *weights = augment(xb, yb)
             out = model(xb)
-            loss = F.cross_entropy(out, yb)
+            if weights:
+                loss = (weights[0] * F.cross_entropy(out, yb, reduction="none")).sum()
+            else:
+                loss = F.cross_entropy(out, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

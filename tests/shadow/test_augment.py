@@ -45,8 +45,13 @@ def test_no_gradient_into_the_sampler():
 def test_from_spec_and_errors():
     aug = ShadowAugment.from_spec(_model(), "layer=-2, rho=0.3, ratio=2", input_shape=(1, 8, 8))
     assert (aug.layer, aug.rho, aug.ratio) == (1, 0.3, 2.0)
-    assert ShadowAugment(_model(), input_shape=(1, 8, 8)).layer == 1  # top ReLU layer by default
-    for bad in ("rho=2", "depth=3", "rho", "rho=abc", "layer=9", "ratio=-1"):
+    default = ShadowAugment(_model(), input_shape=(1, 8, 8))
+    # the theory's defaults: the first hidden layer, rho 0.75, a quarter of a sample per real one
+    assert (default.layer, default.rho, default.ratio, default.scale) == (0, 0.75, 0.25, "data")
+    assert ShadowAugment(_model(), layer="top", input_shape=(1, 8, 8)).layer == 1
+    assert ShadowAugment(_model(), layer="output", input_shape=(1, 8, 8)).layer == 2
+    for bad in ("rho=2", "depth=3", "rho", "rho=abc", "layer=9", "ratio=-1", "scale=pixels", "weight=-1",
+                "warmup=-2", "layer=middle"):
         with pytest.raises(ConfigError):
             ShadowAugment.from_spec(_model(), bad, input_shape=(1, 8, 8))
 
@@ -88,7 +93,7 @@ def test_trainer_cli_option(tmp_path, capsys):
 
 
 def test_fitted_alpha_is_reused_between_refits():
-    aug = ShadowAugment(_model(), rho=1.0, ratio=1, input_shape=(1, 8, 8), refit_every=3)
+    aug = ShadowAugment(_model(), layer="top", rho=1.0, ratio=1, input_shape=(1, 8, 8), refit_every=3)
     x = torch.rand(5, 1, 8, 8)
     first = aug.synthesize(x)
     fitted = list(aug._fitted)
@@ -96,3 +101,71 @@ def test_fitted_alpha_is_reused_between_refits():
     torch.testing.assert_close(aug.synthesize(x), first)  # rho = 1: same α, same sample
     with pytest.raises(ConfigError, match="refit_every"):
         ShadowAugment(_model(), input_shape=(1, 8, 8), refit_every=0)
+
+
+def test_samples_match_the_norm_of_their_real_image_and_the_batch_range():
+    x = torch.rand(6, 1, 8, 8) * 3 + 1  # values in [1, 4]: a range the shadow model does not know
+    y = torch.arange(6)
+    free = ShadowAugment(_model(), rho=1.0, ratio=1, scale="model", clamp=None, input_shape=(1, 8, 8))
+    scaled = ShadowAugment(_model(), rho=1.0, ratio=1, clamp=None, input_shape=(1, 8, 8))
+    a, b = free.synthesize(x), scaled.synthesize(x)
+    torch.testing.assert_close(b.flatten(1).norm(dim=1), x.flatten(1).norm(dim=1))
+    # the same sample up to one factor per image (rho = 1: no noise)
+    factor = b.flatten(1).norm(dim=1) / a.flatten(1).norm(dim=1)
+    torch.testing.assert_close(b, a * factor.view(-1, 1, 1, 1))
+    clipped = ShadowAugment(_model(), rho=1.0, ratio=1, input_shape=(1, 8, 8)).synthesize(x)
+    assert float(clipped.min()) >= float(x.min()) and float(clipped.max()) <= float(x.max())
+    torch.testing.assert_close(clipped, b.clamp(float(x.min()), float(x.max())))
+    assert ShadowAugment(_model(), ratio=1, clamp=(0.0, 0.5), input_shape=(1, 8, 8))(x, y)[0][6:].max() <= 0.5
+
+
+def test_weight_gives_the_real_mean_loss_plus_w_times_the_synthetic_mean():
+    import torch.nn.functional as F
+
+    model = _model()
+    aug = ShadowAugment(model, ratio=0.5, weight=0.3, input_shape=(1, 8, 8))
+    x, y = torch.rand(8, 1, 8, 8), torch.arange(8) % 10
+    xa, ya, w = aug(x, y)
+    assert xa.shape[0] == ya.shape[0] == w.shape[0] == 12
+    ce = F.cross_entropy(model(xa), ya, reduction="none")
+    by_hand = ce[:8].mean() + 0.3 * ce[8:].mean()
+    torch.testing.assert_close((w * ce).sum(), by_hand)
+
+
+def test_warmup_holds_shadow_back_for_that_many_batches():
+    aug = ShadowAugment(_model(), ratio=1, warmup=2, input_shape=(1, 8, 8))
+    x, y = torch.rand(4, 1, 8, 8), torch.arange(4)
+    sizes = [aug(x, y)[0].shape[0] for _ in range(4)]
+    assert sizes == [4, 4, 8, 8]
+    weighted = ShadowAugment(_model(), ratio=1, warmup=1, weight=1.0, input_shape=(1, 8, 8))
+    first = weighted(x, y)
+    assert len(first) == 3 and float(first[2].sum()) == pytest.approx(1.0)  # the real batch's mean
+
+
+def test_conditions_count_the_nonzeros_of_every_level_by_hand():
+    from reluscope.shadow import sample_chain
+
+    torch.manual_seed(1)
+    model = nets.mlp([64, 32, 16, 10])
+    x = torch.rand(16, 64)
+    for layer, depth in ((0, 1), ("top", 2), ("output", 3)):
+        aug = ShadowAugment(model, layer=layer, rho=1.0, alpha="scaled", input_shape=(64,))
+        aug.synthesize(x)
+        aug.synthesize(x)  # rho = 1: the same levels twice, so the mean is one batch's
+        cond = aug.conditions()
+        net = aug.net
+        h = net.forward(x, upto=aug.layer)
+        if layer == "output":
+            h = torch.softmax(h, dim=1)
+        levels = sample_chain(net, h, layer=aug.layer, rho=1.0, alpha="scaled")
+        by_hand = [float((lvl != 0).sum(1).double().mean()) for lvl in levels]
+        assert cond["depth"] == depth and cond["nonzeros"] == pytest.approx(by_hand)
+        assert cond["increasing"] == all(a < b for a, b in zip(by_hand, by_hand[1:]))
+        assert cond["below_square"] == (by_hand[-1] < by_hand[0] ** 2)
+        assert cond["narrower"] == (net.layers[aug.layer].out_shape[0] < 64)
+        assert cond["holds"] == (cond["narrower"] and cond["increasing"] and cond["below_square"])
+    # a code layer wider than the input (digits' 64 -> 256) is outside the theory, whatever k is
+    wide = ShadowAugment(nets.mlp([64, 256, 10]), input_shape=(64,))
+    assert wide.conditions() is None  # nothing drawn yet
+    wide.synthesize(x)
+    assert wide.conditions()["narrower"] is False and wide.conditions()["holds"] is False

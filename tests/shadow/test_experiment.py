@@ -23,11 +23,25 @@ def test_arms_equal_steps_and_determinism():
     assert {a.epochs for a in res.arms} == {3}  # 6 steps of 32 on 64 labels, every arm
     for a in res.arms:
         assert len(a.test_errors) == 2 and len(a.curve_mean) == 3 and 0 <= a.mean <= 1
-    assert [(s["kind"], s["value"]) for s in res.sweeps] == [("layer", 0), ("rho", 0.25)]
+        # the SHADOW arms log the theory's conditions per seed: a 32-wide code of a 64-pixel input
+        assert len(a.conditions) == (2 if "shadow" in a.arm else 0)
+        assert all(c["narrower"] and c["code_width"] == 32 and c["depth"] == 1 for c in a.conditions)
+    # one choice at a time from the defaults (layer "all" is the first ReLU, the default, and the output)
+    assert [(s["kind"], s["value"]) for s in res.sweeps] == [("baseline", None), ("default", None),
+                                                             ("layer", "output"), ("rho", 0.25)]
+    base = res.sweeps[0]["val_errors"]
+    for p in res.sweeps[1:]:  # scored on validation, paired by seed with the baseline's validation errors
+        assert p["diff"] == pytest.approx(sum(a - b for a, b in zip(p["val_errors"], base)) / 2)
+    best = res.best
+    assert best["val_mean"] == min(p["mean"] for p in res.sweeps[1:])
+    assert best["baseline_test_errors"] == res.arm("baseline", 64).test_errors
+    if best["kind"] == "default":
+        assert best["test_errors"] == res.arm("shadow", 64).test_errors
     json.dumps(res.to_dict())
     again = shadow_experiment(replace(cfg, arms=("shadow",), sweep_layers=()))  # seeded: same numbers
     assert again.arms[0].test_errors == res.arm("shadow", 64).test_errors
-    assert again.sweeps == res.sweeps[1:]
+    assert again.sweeps == [p for p in res.sweeps if p["kind"] != "layer"]
+    assert again.best["baseline_test_errors"] == best["baseline_test_errors"]  # rerun: the same baseline
     assert {c.verdict for c in res.comparisons()} == {"undecided (2 seeds)"}  # 2 seeds decide nothing
 
 
@@ -135,7 +149,8 @@ def test_resume_continues_exactly_where_a_run_stopped(tmp_path, capsys):
     cfg = ShadowTrainConfig(**TINY, sweep_rhos=(0.25, 0.75))
     whole = shadow_experiment(cfg)
     saved = json.loads(json.dumps(whole.to_dict()))
-    stopped = ShadowTrainResult.from_dict({**saved, "arms": saved["arms"][:2], "sweeps": saved["sweeps"][:1]})
+    stopped = ShadowTrainResult.from_dict({**saved, "arms": saved["arms"][:2], "sweeps": saved["sweeps"][:1],
+                                           "best": {}})
     calls = []
     resumed = shadow_experiment(cfg, resume=stopped, on_progress=lambda r: calls.append(len(r.arms)))
     assert _timeless(json.loads(json.dumps(resumed.to_dict()))) == _timeless(saved)  # seeded: same numbers

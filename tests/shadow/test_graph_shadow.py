@@ -84,7 +84,7 @@ def test_fit_sample_and_augment_equal_the_chain_on_a_chain():
         want = sample(net, h, layer=i, rho=0.4, alpha="fit", exact_k=exact_k, generator=5)
         got = sample(graph, h, layer=node, rho=0.4, alpha="fit", exact_k=exact_k, generator=5)
         torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
-    a, b = (ShadowAugment(n, rho=0.5, seed=3, refit_every=2) for n in (net, graph))
+    a, b = (ShadowAugment(n, layer="top", rho=0.5, seed=3, refit_every=2) for n in (net, graph))
     assert (a.layer, b.layer) == (i, node)
     for _ in range(3):  # fit, reuse, refit
         torch.testing.assert_close(b.synthesize(x), a.synthesize(x), rtol=1e-9, atol=1e-12)
@@ -230,7 +230,7 @@ def test_fit_by_hand_on_a_concat_net_fan_out_sums():
 def test_shadow_augment_trains_a_tiny_resnet():
     model, shape = ALL["tiny_resnet"]()
     model.train()
-    aug = ShadowAugment(model, rho=0.5, ratio=1.0, seed=0, input_shape=shape, refit_every=2)
+    aug = ShadowAugment(model, layer="top", rho=0.5, ratio=1.0, seed=0, input_shape=shape, refit_every=2)
     assert aug.layer == "relu#5" and repr(aug).startswith("ShadowAugment(layer='relu#5'")
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
     gen = torch.Generator().manual_seed(0)
@@ -250,6 +250,10 @@ def test_shadow_augment_trains_a_tiny_resnet():
     # by name or by ReLU index, from a spec too
     assert ShadowAugment.from_spec(model, "layer=relu#3,rho=0.3,ratio=2", input_shape=shape).layer == "relu#3"
     assert ShadowAugment(model, layer=-2, input_shape=shape).layer == "relu#4"
+    first = ShadowAugment(model, layer=0, input_shape=shape).layer
+    assert ShadowAugment(model, input_shape=shape).layer == first
+    with pytest.raises(ConfigError, match="output"):
+        ShadowAugment(model, layer="output", input_shape=shape)
     for bad in ("layer=add", "layer=nope", "layer=9"):
         with pytest.raises(ConfigError):
             ShadowAugment.from_spec(model, bad, input_shape=shape)
@@ -273,7 +277,7 @@ def test_every_entry_point_takes_a_plain_module():
     assert math.isfinite(rev.errors["best"])
     assert len(reversibility_by_layer(model, x, generator=0)) == 5
     assert len(reconstruct(model, x, layers=["relu#3"]).layers) == 1
-    assert ShadowAugment(model, input_shape=shape)(x, torch.arange(4))[0].shape == (8, *shape)
+    assert ShadowAugment(model, ratio=1, input_shape=shape)(x, torch.arange(4))[0].shape == (8, *shape)
     # an MLP module (these raised AttributeError once), with its shape inferred
     mlp = nets.mlp([64, 32, 10])
     codes = torch.rand(3, 32)

@@ -151,3 +151,25 @@ def test_configurations():
     assert cifar.arch == "cifar_cnn" and cifar.optimizer == "adam"
     with pytest.raises(ValueError):
         experiment_config("imagenet", "x")
+
+
+def test_the_best_setting_is_judged_on_test_and_its_claim_names_the_measure():
+    cfg = ShadowTrainConfig(**{**TINY, "seeds": 3}, sweep_ratios=(1.0,))
+    rep, claims = reproduce_part(True, 0, "", "", configs={"digits": cfg})
+    res = rep.results["digits"]
+    assert [p["label"] for p in res.sweeps] == ["baseline", "defaults", "ratio=1"]
+    best = res.best
+    chosen = min(res.sweeps[1:], key=lambda p: p["mean"])
+    assert best["label"] == chosen["label"]  # chosen on validation ...
+    d = [a - b for a, b in zip(best["test_errors"], best["baseline_test_errors"])]  # ... judged on test
+    assert best["mean_diff"] == pytest.approx(statistics.fmean(d))
+    assert best["se"] == pytest.approx(statistics.stdev(d) / 3 ** 0.5)
+    text, measured, holds = claims[-1]
+    assert text == "SHADOW's best setting (chosen on validation) lowers test error (digits)"
+    assert best["label"] in measured and best["verdict"] in measured
+    assert f"{best['mean_diff'] * 100:+.2f}" in measured
+    assert holds == (best["verdict"] == "helps")
+    # every SHADOW claim states the theory's conditions beside the verdict
+    assert all("the theory's conditions" in c[1] for c in claims[:2])
+    sec = training_section(rep, claims)
+    assert len(sec.claims) == 3 and "best setting on validation" in sec.body and "ratio=1" in sec.body

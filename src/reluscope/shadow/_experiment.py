@@ -9,7 +9,13 @@ Protocol (the paper's is unknown; every choice is a parameter):
 - the learning rate is tuned per arm and budget on the validation split (seed 0, final
   epoch error); the chosen rate is then run with `seeds` seeds and evaluated on the test
   split: final test error mean ± std and the test error after every epoch;
-- optional sweeps of the SHADOW layer and of ρ at one budget, with the SHADOW arm's rate.
+- SHADOW's defaults are the theory's (`ShadowAugment`: codes from the first hidden layer,
+  ρ = 0.75, ratio 0.25, samples at the data's norm, clipped to its range); every SHADOW run
+  logs whether the theory's conditions held on its codes (`ShadowAugment.conditions`);
+- the sweeps vary one open choice at a time from the defaults (code layer, ρ, ratio, weight
+  of the synthetic loss, warm-up, dropout on the input) at one budget and score each on the
+  *validation* split, paired by seed with the baseline; the best setting is then run on the
+  test split and compared with the baseline over the same seeds (`ShadowTrainResult.best`).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 
 import torch
 
@@ -43,16 +49,25 @@ class ShadowTrainConfig:
     batch_size: int = 64
     optimizer: str = "sgd"
     dropout: float = 0.5
-    layer: int | str | None = None  # None: the top ReLU layer
-    rho: float = 0.5
-    ratio: float = 1.0
+    layer: int | str | None = "first"  # "first", "top", "output" or a layer (see ShadowAugment)
+    rho: float = 0.75
+    ratio: float = 0.25
+    scale: str = "data"  # "data": each sample at its real image's norm; "model": the shadow model's
+    clamp: str | None = "data"  # clip synthetic inputs to the batch's range ("data") or not (None)
+    weight: float | None = None  # None: synthetic samples join the batch mean; w: real + w · synthetic
+    warmup: float = 0.0  # fraction of the steps before SHADOW starts
+    input_dropout: float = 0.0  # dropout on the input of the net in the SHADOW arms
     val_fraction: float = 0.2
     max_test: int | None = None  # evaluate on a fixed random subset of max_test test samples
     curve_points: int = 40  # test evaluations per run, log-spaced in epochs (the last always)
     arms: tuple = ARMS
     sweep_budget: int | None = None  # budget of the sweeps (default: the first budget)
-    sweep_layers: tuple = ()
+    sweep_layers: tuple = ()  # layers, or ("all",): every ReLU layer and the output
     sweep_rhos: tuple = ()
+    sweep_ratios: tuple = ()
+    sweep_weights: tuple = ()
+    sweep_warmups: tuple = ()
+    sweep_input_dropouts: tuple = ()
     seed: int = 0
     device: str = "cpu"
 
@@ -66,13 +81,25 @@ class ShadowTrainConfig:
             raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         if self.curve_points < 1:
             raise ConfigError(f"curve_points must be >= 1, got {self.curve_points}")
+        if not 0 <= self.warmup < 1 or not 0 <= self.input_dropout < 1:
+            raise ConfigError(f"warmup and input_dropout are fractions in [0, 1), got {self.warmup} and "
+                              f"{self.input_dropout}")
+
+    def sweep_grid(self) -> list[tuple[str, object]]:
+        """The one-at-a-time sweep points `(option, value)`, layers first ("all" expanded later)."""
+        named = (("layer", self.sweep_layers), ("rho", self.sweep_rhos), ("ratio", self.sweep_ratios),
+                 ("weight", self.sweep_weights), ("warmup", self.sweep_warmups),
+                 ("input_dropout", self.sweep_input_dropouts))
+        return [(k, v if k == "layer" else float(v)) for k, values in named for v in values]
 
     @classmethod
     def full(cls, data: str = "digits", **kw) -> ShadowTrainConfig:
         """The full configuration: budgets 100/500/1000/all, 5 seeds, a 3-point lr grid,
         layer and ρ sweeps; the CIFAR CNN for image folders with 3 channels."""
         base = dict(data=data, budgets=(100, 500, 1000, None), seeds=5, steps=3000,
-                    lrs=(0.01, 0.03, 0.1), sweep_layers=("all",), sweep_rhos=(0.25, 0.5, 0.75, 1.0))
+                    lrs=(0.01, 0.03, 0.1), sweep_layers=("all",), sweep_rhos=(0.5, 1.0),
+                    sweep_ratios=(0.1, 1.0), sweep_weights=(0.1, 0.5, 1.0), sweep_warmups=(0.5,),
+                    sweep_input_dropouts=(0.2,))
         base.update(kw)
         return cls(**base)
 
@@ -95,6 +122,7 @@ class ArmResult(Tabular):
     curve_std: list
     seconds: float
     curve_epochs: list = field(default_factory=list)
+    conditions: list = field(default_factory=list)  # SHADOW arms: the theory's conditions per seed
 
     @property
     def mean(self) -> float:
@@ -109,10 +137,17 @@ class ArmResult(Tabular):
 
     def frame_row(self) -> dict:
         """`arm`, `budget` (labels), tuned `lr`, `epochs`, `seeds`, `test_error_mean` and `test_error_std`
-        over seeds (error rates in [0, 1]), `time_s` (wall time of the arm)."""
+        over seeds (error rates in [0, 1]), `time_s` (wall time of the arm), `theory_holds` (SHADOW
+        arms: the theory's conditions held on every seed's codes; None for the other arms)."""
         return dict(arm=self.arm, budget=self.budget, lr=self.lr, epochs=self.epochs,
                     seeds=len(self.test_errors), test_error_mean=self.mean, test_error_std=self.std,
-                    time_s=self.seconds)
+                    time_s=self.seconds, theory_holds=self.theory_holds)
+
+    @property
+    def theory_holds(self) -> bool | None:
+        """Whether the theory's conditions held in every seed's run (None: no SHADOW codes)."""
+        known = [c["holds"] for c in self.conditions if c]
+        return all(known) if known else None
 
     def to_frame(self):
         """One row (see `frame_row`)."""
@@ -125,6 +160,7 @@ class ShadowTrainResult(Tabular):
     arms: list[ArmResult]
     sweeps: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    best: dict = field(default_factory=dict)  # the best sweep setting on validation, run on test
 
     def arm(self, name: str, budget: int) -> ArmResult:
         for a in self.arms:
@@ -139,7 +175,7 @@ class ShadowTrainResult(Tabular):
     def to_dict(self) -> dict:
         return dict(config=self.config.to_dict(), arms=[a.to_dict() for a in self.arms],
                     sweeps=self.sweeps, comparisons=[c.to_dict() for c in self.comparisons()],
-                    notes=self.notes)
+                    notes=self.notes, best=self.best)
 
     def to_frame(self):
         """One row per arm and budget (columns: `ArmResult.frame_row`)."""
@@ -161,7 +197,8 @@ class ShadowTrainResult(Tabular):
                 a = {k: v for k, v in a.items() if k not in ("mean", "std")}
                 a.setdefault("curve_epochs", list(range(1, len(a["curve_mean"]) + 1)))
                 arms.append(ArmResult(**a))
-            return cls(ShadowTrainConfig(**cfg), arms, list(d.get("sweeps", [])), list(d.get("notes", [])))
+            return cls(ShadowTrainConfig(**cfg), arms, list(d.get("sweeps", [])), list(d.get("notes", [])),
+                       dict(d.get("best", {})))
         except (KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"not a SHADOW training result ({type(exc).__name__}: {exc}); give the "
                               "--json file of 'reluscope shadow train'") from None
@@ -208,13 +245,19 @@ def curve_epochs(epochs: int, points: int) -> list[int]:
     return sorted({1, epochs} | {round(ratio ** k) for k in range(points)})
 
 
-def _run(cfg: ShadowTrainConfig, data, arm: str, lr: float, seed: int, layer=None, rho=None,
-         final_only: bool = False) -> tuple[list[int], list[float]]:
-    """Train one model; the epochs evaluated on `data.test` and the test error at each."""
+def _run(cfg: ShadowTrainConfig, data, arm: str, lr: float, seed: int, final_only: bool = False,
+         **options) -> tuple[list[int], list[float], dict | None]:
+    """Train one model; the epochs evaluated on `data.test`, the test error at each, and the
+    theory's conditions on its SHADOW codes (None without SHADOW). `options` override the
+    configuration's SHADOW choices (the sweeps: layer, rho, ratio, weight, warmup, input_dropout)."""
+    from torch import nn
+
     from .. import nets
     from ..train import TrainConfig, train
     from ._augment import ShadowAugment
 
+    opt = {k: options.get(k, getattr(cfg, k)) for k in ("layer", "rho", "ratio", "weight", "warmup",
+                                                         "input_dropout")}
     steps_per_epoch = math.ceil(len(data.train) / cfg.batch_size)
     epochs = math.ceil(cfg.steps / steps_per_epoch)
     torch.manual_seed(seed)
@@ -222,14 +265,16 @@ def _run(cfg: ShadowTrainConfig, data, arm: str, lr: float, seed: int, layer=Non
                        dropout=cfg.dropout if "dropout" in arm else 0.0)
     aug = None
     if "shadow" in arm:
-        aug = ShadowAugment(model, layer=cfg.layer if layer is None else layer,
-                            rho=cfg.rho if rho is None else rho, ratio=cfg.ratio, seed=seed,
-                            input_shape=data.spec.shape)
+        if opt["input_dropout"] > 0:  # the feedforward net sees x ⊙ n, as the shadow model's x~ is
+            model = nn.Sequential(nn.Dropout(opt["input_dropout"]), model)
+        aug = ShadowAugment(model, layer=opt["layer"], rho=opt["rho"], ratio=opt["ratio"], scale=cfg.scale,
+                            clamp=cfg.clamp, weight=opt["weight"], seed=seed, input_shape=data.spec.shape,
+                            warmup=int(opt["warmup"] * epochs * steps_per_epoch))
     tc = TrainConfig(epochs=epochs, lr=lr, optimizer=cfg.optimizer, batch_size=cfg.batch_size, seed=seed,
                      device=cfg.device)
     at = [epochs] if final_only else curve_epochs(epochs, cfg.curve_points)
     hist = train(model, data, tc, augment=aug, evaluate_at=set(at)).history
-    return at, [1 - hist[e - 1]["test_acc"] for e in at]
+    return at, [1 - hist[e - 1]["test_acc"] for e in at], None if aug is None else aug.conditions()
 
 
 def _arm(cfg, arm, size, tune_data, test_data) -> ArmResult:
@@ -243,14 +288,16 @@ def _arm(cfg, arm, size, tune_data, test_data) -> ArmResult:
         lr = min(cfg.lrs, key=lambda r: (val[r], cfg.lrs.index(r)))
     else:
         lr = cfg.lrs[0]
-    curves, at = [], []
+    curves, at, conditions = [], [], []
     for s in range(cfg.seeds):
-        at, curve = _run(cfg, test_data, arm, lr, cfg.seed + s)
+        at, curve, cond = _run(cfg, test_data, arm, lr, cfg.seed + s)
         curves.append(curve)
+        conditions.append(cond)
     mean = [statistics.fmean(c[k] for c in curves) for k in range(len(at))]
     std = [statistics.stdev(c[k] for c in curves) if len(curves) > 1 else 0.0 for k in range(len(at))]
     return ArmResult(arm, size, lr, at[-1], {str(k): v for k, v in val.items()}, [c[-1] for c in curves],
-                     mean, std, time.perf_counter() - start, list(at))
+                     mean, std, time.perf_counter() - start, list(at),
+                     conditions if "shadow" in arm else [])
 
 
 def shadow_experiment(cfg: ShadowTrainConfig = ShadowTrainConfig(),
@@ -266,7 +313,6 @@ def shadow_experiment(cfg: ShadowTrainConfig = ShadowTrainConfig(),
     Returns:
         A `ShadowTrainResult`; `comparisons()` says per budget whether SHADOW helps.
     """
-    from .. import nets
     from ..data import load as load_data
 
     ds = load_data(cfg.data, seed=cfg.seed)
@@ -275,38 +321,31 @@ def shadow_experiment(cfg: ShadowTrainConfig = ShadowTrainConfig(),
     cells = [(arm, b) for b in budgets for arm in cfg.arms]
     notes = [f"{ds!r}; validation split {cfg.val_fraction:.0%} of the training set"]
     sweeps: list[dict] = []
+    best: dict = {}
 
     done_arms, done_sweeps = _resumable(cfg, resume)
 
     def report() -> None:
         if on_progress is not None:
-            on_progress(ShadowTrainResult(cfg, list(arms), list(sweeps), notes))
+            on_progress(ShadowTrainResult(cfg, list(arms), list(sweeps), notes, dict(best)))
 
     for arm, (size, tune, test) in progress(cells, desc="SHADOW arms"):
         arms.append(done_arms.get((arm, size)) or _arm(cfg, arm, size, tune, test))
         report()
-    if cfg.sweep_layers or cfg.sweep_rhos:
-        size, _, test = budgets[0] if cfg.sweep_budget is None else \
+    if cfg.sweep_grid():
+        from ._choices import sweep_choices
+
+        size, tune, test = budgets[0] if cfg.sweep_budget is None else \
             next(b for b in budgets if b[0] == cfg.sweep_budget)
-        lr = next(a.lr for a in arms if a.arm == "shadow" and a.budget == size) \
-            if "shadow" in cfg.arms else cfg.lrs[0]
-        probe = nets.load(nets.build(cfg.arch, ds.spec.shape, ds.spec.classes), input_shape=ds.spec.shape)
-        layers = list(cfg.sweep_layers)
-        if layers == ["all"]:
-            layers = probe.relu_layers() if probe.is_chain else [n.name for n in probe.relu_nodes()]
-        grid = [("layer", v) for v in layers] + [("rho", float(v)) for v in cfg.sweep_rhos]
-        for kind, value in progress(grid, desc="SHADOW sweeps"):
-            if (kind, value) in done_sweeps:
-                sweeps.append(done_sweeps[kind, value])
-                continue
-            errs = [_run(replace(cfg), test, "shadow", lr, cfg.seed + s, final_only=True,
-                         **({"layer": value} if kind == "layer" else {"rho": value}))[1][-1]
-                    for s in range(cfg.seeds)]
-            sweeps.append(dict(kind=kind, value=value, budget=size, lr=lr, test_errors=errs,
-                               mean=statistics.fmean(errs),
-                               std=statistics.stdev(errs) if len(errs) > 1 else 0.0))
+
+        def report_sweeps(points: list, found: dict) -> None:
+            sweeps[:] = points
+            best.update(found)
             report()
-    return ShadowTrainResult(cfg, arms, sweeps, notes)
+
+        sweep_choices(cfg, arms, size, tune, test, done=done_sweeps,
+                      best_done=resume.best if resume is not None else {}, report=report_sweeps)
+    return ShadowTrainResult(cfg, arms, sweeps, notes, best)
 
 
 def _resumable(cfg: ShadowTrainConfig, resume: ShadowTrainResult | None) -> tuple[dict, dict]:

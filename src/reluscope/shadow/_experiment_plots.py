@@ -1,5 +1,5 @@
 """Figures of the SHADOW experiment: the paper's "dropout vs dropout+shadow" curves, error
-against label budget, and the layer / ρ sweeps. Each returns a matplotlib figure."""
+against label budget, and the sweeps of the open choices. Each returns a matplotlib figure."""
 
 from __future__ import annotations
 
@@ -58,25 +58,29 @@ def plot_error_vs_budget(res, title: str = ""):
 
 
 def plot_sweeps(res, title: str = ""):
-    """The SHADOW arm's test error against the code layer and against ρ (mean ± std), with the
-    baseline at the sweep budget as a horizontal band; None when the result has no sweeps."""
-    if not res.sweeps:
+    """The validation error of every sweep setting (mean ± std over seeds), one panel per option,
+    the defaults in each panel and the baseline as a horizontal band; None without sweeps."""
+    points = [p for p in res.sweeps if "val_errors" in p]  # older files scored sweeps on test
+    if not points:
         return None
-    kinds = [k for k in ("layer", "rho") if any(s["kind"] == k for s in res.sweeps)]
+    base = next((p for p in points if p["kind"] == "baseline"), None)
+    default = next((p for p in points if p["kind"] == "default"), None)
+    kinds = list(dict.fromkeys(p["kind"] for p in points if p["kind"] not in ("baseline", "default")))
+    if not kinds:
+        return None
     fig, axes = _panels(len(kinds), panel_height=3.3)
-    budget = res.sweeps[0]["budget"]
-    base = next((a for a in res.arms if a.arm == "baseline" and a.budget == budget), None)
     for ax, kind in zip(axes, kinds):
-        pts = sorted((s for s in res.sweeps if s["kind"] == kind), key=lambda s: s["value"])
-        ax.errorbar([s["value"] for s in pts], [s["mean"] for s in pts], yerr=[s["std"] for s in pts],
-                    marker="o", capsize=3, color=COLORS["shadow"], label="shadow")
+        pts = ([default] if default else []) + [p for p in points if p["kind"] == kind]
+        labels = ["defaults" if p["kind"] == "default" else str(p["value"]) for p in pts]
+        ax.errorbar(range(len(pts)), [p["mean"] for p in pts], yerr=[p["std"] for p in pts], marker="o",
+                    capsize=3, linestyle="none", color=COLORS["shadow"], label="shadow")
         if base is not None:
-            ax.axhline(base.mean, color=COLORS["baseline"], label=f"baseline {base.mean:.3f}")
-            ax.axhspan(base.mean - base.std, base.mean + base.std, color=COLORS["baseline"], alpha=0.15)
-        ax.set(xlabel="code layer h comes from" if kind == "layer" else "ρ (keep probability)",
-               ylabel="test error", title=title or f"{budget} labels")
-        if kind == "layer":
-            ax.set_xticks([s["value"] for s in pts])  # layer indices: no fractional ticks
+            ax.axhline(base["mean"], color=COLORS["baseline"], label=f"baseline {base['mean']:.3f}")
+            ax.axhspan(base["mean"] - base["std"], base["mean"] + base["std"], color=COLORS["baseline"],
+                       alpha=0.15)
+        ax.set_xticks(range(len(pts)), labels)
+        ax.set(xlabel=kind.replace("_", " "), ylabel="validation error",
+               title=title or f"{points[0]['budget']} labels")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=LEGEND_SIZE)
     return fig

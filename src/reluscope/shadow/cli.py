@@ -167,14 +167,28 @@ def _floats(text: str, what: str):
 @click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default=None,
               help="Default: sgd (momentum 0.9), adam for 3-channel images.")
 @click.option("--dropout", type=float, default=0.5, show_default=True)
-@click.option("--layer", default=None, help="Layer the SHADOW codes come from (default: top ReLU).")
-@click.option("--rho", type=float, default=0.5, show_default=True)
-@click.option("--ratio", type=float, default=1.0, show_default=True)
+@click.option("--layer", default=None, help="Where the SHADOW codes come from: first (default: the first "
+              "hidden layer, the theory's one-layer setting), top, output, or a layer index or name.")
+@click.option("--rho", type=float, default=None, help="Keep probability of the shadow noise (default 0.75).")
+@click.option("--ratio", type=float, default=None, help="Synthetic samples per real one (default 0.25).")
+@click.option("--scale", type=click.Choice(["data", "model"]), default=None,
+              help="data (default): each sample at its real image's norm; model: the shadow model's scale.")
+@click.option("--no-clip", is_flag=True, help="Do not clip synthetic inputs to the batch's value range.")
+@click.option("--weight", type=float, default=None,
+              help="Weight w of the synthetic loss: real mean loss + w x synthetic mean loss (default: the "
+              "synthetic samples join the batch mean).")
+@click.option("--warmup", type=float, default=None, help="Fraction of the steps before SHADOW starts.")
+@click.option("--input-dropout", type=float, default=None,
+              help="Dropout on the net's input in the SHADOW arms (the net sees x * n, as x~ is noisy).")
 @click.option("--max-test", type=int, default=None, help="Evaluate on N random test samples only.")
 @click.option("--curve-points", type=int, default=None,
               help="Test evaluations per run, log-spaced in epochs (default 40).")
 @click.option("--sweep-layers", default=None, help="'all' or layer indices for the layer sweep.")
 @click.option("--sweep-rhos", default=None, help="rho values for the rho sweep, e.g. 0.25,0.5,1.")
+@click.option("--sweep-ratios", default=None, help="Ratios for the ratio sweep, e.g. 0.1,1.")
+@click.option("--sweep-weights", default=None, help="Synthetic-loss weights to sweep, e.g. 0.1,0.5,1.")
+@click.option("--sweep-warmups", default=None, help="Warm-up fractions to sweep, e.g. 0.25,0.5.")
+@click.option("--sweep-input-dropouts", default=None, help="Input dropout rates to sweep, e.g. 0.1,0.2.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the test-error curves (PNG) here.")
 @click.option("--resume", is_flag=True, help="Keep the finished arms of the --json file (same options) "
@@ -182,9 +196,10 @@ def _floats(text: str, what: str):
 @json_option
 @table_options
 @common_options
-def train_cmd(data, arch, full, budgets, seeds, steps, lrs, optimizer, dropout, layer, rho, ratio, max_test,
-              curve_points, sweep_layers, sweep_rhos, plot, resume, json_path, csv_path, parquet_path, seed,
-              device, quiet):
+def train_cmd(data, arch, full, budgets, seeds, steps, lrs, optimizer, dropout, layer, rho, ratio, scale,
+              no_clip, weight, warmup, input_dropout, max_test, curve_points, sweep_layers, sweep_rhos,
+              sweep_ratios, sweep_weights, sweep_warmups, sweep_input_dropouts, plot, resume, json_path,
+              csv_path, parquet_path, seed, device, quiet):
     """SHADOW training: baseline, dropout, SHADOW, dropout+SHADOW at equal gradient steps.
 
     Starts from the configuration of the data set (the one `reluscope reproduce arora`
@@ -198,14 +213,21 @@ def train_cmd(data, arch, full, budgets, seeds, steps, lrs, optimizer, dropout, 
 
     kind = "cifar" if _channels(data) == 3 else ("digits" if data == "digits" else "mnist")
     cfg = experiment_config(kind, data, quick=not full, seed=seed)
-    kw = dict(dropout=dropout, rho=rho, ratio=ratio, device=device)
+    kw = dict(dropout=dropout, device=device)
+    if no_clip:
+        kw["clamp"] = None
     if arch != "auto":
         kw["arch"] = arch
     if layer is not None:
         kw["layer"] = int(layer) if layer.lstrip("-").isdigit() else layer
     given = dict(budgets=budgets and _budgets(budgets), seeds=seeds, steps=steps, optimizer=optimizer,
                  lrs=lrs and _floats(lrs, "learning rates"), max_test=max_test, curve_points=curve_points,
-                 sweep_rhos=sweep_rhos and _floats(sweep_rhos, "rho values"))
+                 rho=rho, ratio=ratio, scale=scale, weight=weight, warmup=warmup, input_dropout=input_dropout,
+                 sweep_rhos=sweep_rhos and _floats(sweep_rhos, "rho values"),
+                 sweep_ratios=sweep_ratios and _floats(sweep_ratios, "ratios"),
+                 sweep_weights=sweep_weights and _floats(sweep_weights, "weights"),
+                 sweep_warmups=sweep_warmups and _floats(sweep_warmups, "warm-up fractions"),
+                 sweep_input_dropouts=sweep_input_dropouts and _floats(sweep_input_dropouts, "dropout rates"))
     if sweep_layers:
         given["sweep_layers"] = ("all",) if sweep_layers == "all" else tuple(_layers(sweep_layers))
     cfg = replace(cfg, **kw, **{k: v for k, v in given.items() if v is not None})
@@ -226,6 +248,13 @@ def train_cmd(data, arch, full, budgets, seeds, steps, lrs, optimizer, dropout, 
     for c in res.comparisons():
         click.echo(f"budget {c.budget}: {c.arm} vs {c.reference}: {c.verdict} "
                    f"({c.mean_diff:+.4f} ± {c.se:.4f}, paired over {c.n} seeds)")
+    for p in res.sweeps[1:]:
+        click.echo(f"sweep at {p['budget']}: {p['label']:>18}: validation error {p['mean']:.4f} "
+                   f"({p['diff']:+.4f} vs baseline, {p['verdict']})")
+    if res.best:
+        b = res.best
+        click.echo(f"best on validation: {b['label']}; on test vs baseline: {b['verdict']} "
+                   f"({b['mean_diff']:+.4f} ± {b['se']:.4f})")
     if plot is not None:
         _save(plot_shadow_curves(res), plot)
     write_results(json_path, res)
