@@ -3,7 +3,8 @@ against a plain PyTorch loop on the same model, data and thread count, in the sa
 
     .venv/bin/python bench/bench_teacher.py [--n-train 100000] [--epochs 2]
 
-Prints seconds per epoch of both and their ratio (goal <= 1.3).
+Prints seconds per epoch of both and their ratio (goal <= 1.3), and the cost of one student at the
+default 10 epochs (what each of `--students N` costs).
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def main() -> None:
     print(f"plain PyTorch loop        : {b:.3f} s/epoch")
     print(f"reluscope run_fc (tracked): {o:.3f} s/epoch")
     print(f"ratio reluscope / plain   : {o / b:.3f}  (goal <= 1.3)")
+    epochs = FCConfig().epochs  # a student costs this many epochs; `--students N` costs N times that
+    print(f"one student, {epochs} epochs : {o * epochs:.0f} s (reluscope teacher fc --students N: N times)")
 
 
 if __name__ == "__main__":

@@ -48,3 +48,5 @@ def test_reproduce_full():
 
     r = reproduce(quick=False)
     assert all(c.holds for c in r.theorems[::2]) and not any(c.holds for c in r.theorems[1::2])
+    assert len(r.seed_results) == 3 and r.fc.students == 3 and [s.students for s in r.other_seeds] == [1, 1]
+    assert r.verdict.holds, r.verdict.text

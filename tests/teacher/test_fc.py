@@ -69,8 +69,13 @@ def test_run_fc_bad_config():
 
 @pytest.mark.slow
 def test_reproduce_author_fc_setting():
-    """Full budget of issue 8: 10 epochs, 100k samples; the author reports 0.9996/0.92/0.84/0.74."""
+    """Full budget of issue 8: 10 epochs, 100k samples, seed 0, judged against the author's own runs
+    (`AUTHOR_RUNS_10_EPOCHS`; measured here: 0.9937 / 0.8020 / 0.6971 / 0.7809, layer 4 decides by +0.004)."""
+    from reluscope.teacher.report import reproduction_verdict
+
     res = run_fc(FCConfig())
     print("mean best-match correlation per layer:", [round(v, 4) for v in res.mean_best])
     assert res.mean_best[0] > 0.95
     assert all(v > 0.6 for v in res.mean_best)
+    verdict = reproduction_verdict(res.mean_best)
+    assert verdict.holds, verdict.text

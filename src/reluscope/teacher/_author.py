@@ -15,6 +15,14 @@ What the author's code does, and what this module reproduces:
   the post-ReLU activations of every teacher node with every student node of the same
   layer; for each teacher node the best student node; per layer the mean of these bests.
 
+- Students: `--num_trial` (default 10) trials, run one after the other on the same teacher and
+  the same training and evaluation sets; each trial calls `student.reset_parameters()` (a fresh
+  default initialisation from the global generator, whose state by then depends on everything
+  drawn before), trains, and saves its own statistics (`cluster_utils.save_data`,
+  `save-nn-trial{i}-{seed}-...`) and prints its own "Corrs Summary". Nothing in the code
+  aggregates the trials. `author_student` draws the students after the first from their own
+  seeds, since the author's generator state cannot be reproduced.
+
 A maximum over hundreds of student nodes of correlations estimated from 192 samples is
 biased upwards, so `heldout_best` gives the same statistic on a large fresh sample.
 """
@@ -114,6 +122,22 @@ def author_setup(d: int = 20, widths=(10, 15, 20, 25), outputs: int = 100, multi
         student = [_default_init(a, b, gen) for a, b in zip(wide[:-1], wide[1:])]
     return AuthorSetup(_net(sizes, teacher, torch.float64).requires_grad_(False), x_train, x_eval,
                        _net(wide, student, torch.float32))
+
+
+def author_student(d: int = 20, widths=(10, 15, 20, 25), outputs: int = 100, multi: int = 10,
+                   seed: int = 0) -> FCNet:
+    """A further student (float32) for the same teacher: every hidden layer `multi` times wider,
+    PyTorch's default initialisation drawn from a generator seeded with `seed`.
+
+    Example:
+        >>> s = author_student(widths=(3, 4), outputs=5, multi=2, seed=7)
+        >>> [h.out_features for h in s.hidden], torch.equal(s.out.weight, author_student(
+        ...     widths=(3, 4), outputs=5, multi=2, seed=7).out.weight)
+        ([6, 8], True)
+    """
+    gen = torch.Generator().manual_seed(seed)
+    wide = [d, *(w * multi for w in widths), outputs]
+    return _net(wide, [_default_init(a, b, gen) for a, b in zip(wide[:-1], wide[1:])], torch.float32)
 
 
 def make_author_teacher(d: int = 20, widths=(10, 15, 20, 25), outputs: int = 100, seed: int = 0) -> FCNet:

@@ -49,28 +49,41 @@ def command():
 @click.option("--protocol", type=click.Choice(["author", "centred"]), default="author", show_default=True,
               help="author: the author's teacher and metric (192 evaluation samples); centred: teacher "
                    "nodes active half the time, metric on 1,024 samples. Both add 10,000 held-out inputs.")
+@click.option("--students", type=int, default=1, show_default=True,
+              help="Students trained on the same teacher and data, each from its own initialisation "
+                   "(the author's code runs 10; each costs a full training run). Reports the mean and "
+                   "spread over students.")
 @_plot_option
 @json_option
 @table_options
 @common_options
-def fc(widths, multi, epochs, n_train, lr, batch_size, protocol, plot_path, json_path, csv_path, parquet_path,
-       seed, device, quiet):
+def fc(widths, multi, epochs, n_train, lr, batch_size, protocol, students, plot_path, json_path, csv_path,
+       parquet_path, seed, device, quiet):
     """Fully connected teacher–student: best-match correlation of every teacher node."""
     from ._fc import FCConfig, run_fc
 
     cfg = FCConfig(widths=_ints(widths, "widths"), multi=multi, epochs=epochs, n_train=n_train, lr=lr,
-                   batch_size=batch_size, seed=seed, protocol=protocol)
+                   batch_size=batch_size, seed=seed, protocol=protocol, students=students)
+    who = (lambda h: f"student {h['student'] + 1}/{students}, ") if students > 1 else (lambda h: "")
     res = run_fc(cfg, on_epoch=lambda h: echo(
-        f"epoch {h['epoch']}: eval MSE {h['eval_loss']:.4f}, mean best corr "
+        f"{who(h)}epoch {h['epoch']}: eval MSE {h['eval_loss']:.4f}, mean best corr "
         + " / ".join(f"{v:.4f}" for v in h["mean_best"]) + " (held-out "
         + " / ".join(f"{v:.4f}" for v in h["mean_best_heldout"]) + ")"))
     n = min(cfg.n_eval, cfg.batch_size * cfg.metric_batches) if protocol == "author" else cfg.n_eval
+    first = f"; first of {students} students" if students > 1 else ""
     click.echo(f"protocol {protocol}: mean best correlation on {n} evaluation samples; "
-               f"held-out on {cfg.n_heldout} fresh inputs")
+               f"held-out on {cfg.n_heldout} fresh inputs{first}")
     for i, (m, h, f9, f95) in enumerate(zip(res.mean_best, res.mean_best_heldout, res.matched(0.9),
                                             res.matched(0.95))):
         click.echo(f"layer {i + 1}: mean best correlation {m:.4f}, held-out {h:.4f}, small-sample bias "
                    f"{m - h:+.4f}, matched >=0.9 {f9:.2f}, >=0.95 {f95:.2f}")
+    if students > 1:
+        sb, sh = res.students_spread("mean_best"), res.students_spread("mean_best_heldout")
+        click.echo(f"over {students} students (mean ± sample std [min, max]):")
+        for i in range(len(res.best)):
+            click.echo(f"layer {i + 1}: mean best correlation {sb['mean'][i]:.4f} ± {sb['std'][i]:.4f} "
+                       f"[{sb['min'][i]:.4f}, {sb['max'][i]:.4f}], held-out {sh['mean'][i]:.4f} ± "
+                       f"{sh['std'][i]:.4f} [{sh['min'][i]:.4f}, {sh['max'][i]:.4f}]")
     if plot_path:
         from ._plots import plot_fc
 
