@@ -1,6 +1,7 @@
 """The report section on a small trained MLP: table, claims, trained vs initial."""
 
 import copy
+import re
 
 import torch
 
@@ -24,3 +25,7 @@ def test_section_trained_vs_initial(tmp_path):
     assert sec.numbers["layers analysed"] == 2 and sec.numbers["initial model"] == "given"
     assert sec.json.init is not None and len(sec.claims) >= 2
     assert any("Gaussian matrix" in c.claim for c in sec.claims)
+    assert "the threshold allows 10% of the directions to be learned spikes" in sec.claims[0].claim
+    decided = re.compile(r"does not hold, decided by .*layer \S+: .*\d [<>] ")
+    for c in sec.claims:  # a claim that does not hold names the layer, the measure and the bound it crossed
+        assert c.holds is not False or decided.search(c.measured), c.measured

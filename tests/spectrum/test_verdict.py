@@ -60,3 +60,37 @@ def test_ten_separated_spikes_are_spikes_not_a_tail():
     ls = analyze_matrix(g + (u * theta) @ v.T)
     assert ls.mp.n_outliers == 10
     assert ls.verdict.label == "spiked" and not ls.verdict.heavy_tailed
+
+
+def test_first_reason_names_the_measure_that_decided_the_label():
+    """The report's sanity-check claim quotes `reasons[0]`: every label other than random-like states
+    the value that decided it and the bound it crossed."""
+    import re
+    from dataclasses import replace
+
+    from reluscope.spectrum import PowerLawFit, judge
+
+    decided = re.compile(r"\d (<|>|<=|>=) [^\d;()]*\d")
+    rng = np.random.default_rng(0)
+    n, p = 400, 200
+    g = rng.standard_normal((n, p))
+    u = np.linalg.qr(rng.standard_normal((n, 3)))[0]
+    v = np.linalg.qr(rng.standard_normal((p, 3)))[0]
+    theta = np.array([2.0, 3.0, 4.0]) * np.sqrt(n) * (p / n) ** 0.25
+    gauss = analyze_matrix(g)
+    mp, tail, entries = gauss.mp, gauss.tail, gauss.weight
+    many = replace(mp, n_outliers=40, outliers=tuple(mp.threshold * np.linspace(1.3, 1.01, 40)))
+    cases = {
+        "spiked": analyze_matrix(g + (u * theta) @ v.T).verdict,
+        "heavy-tailed": analyze_matrix(rng.standard_t(2, size=(300, 300))).verdict,
+        "too small": analyze_matrix(rng.standard_normal((10, 64))).verdict,
+        "non-MP bulk": judge(replace(mp, ks_bulk=1.0), tail, entries),  # no outliers, bulk off MP
+        "many outliers, no tail": judge(replace(many, ks_bulk=1.0), PowerLawFit(8.0, 0.5, 1.0, 40, 0.05),
+                                        entries),
+    }
+    assert cases["non-MP bulk"].label == cases["many outliers, no tail"].label == "non-MP bulk"
+    for name, verdict in cases.items():
+        assert verdict.label in (name, "non-MP bulk")
+        assert decided.search(verdict.reasons[0]), (name, verdict.reasons[0])
+    assert "alpha + 2 se = 9 >= 4" in cases["many outliers, no tail"].reasons[0]
+    assert "1 > noise level" in cases["non-MP bulk"].reasons[0]

@@ -109,27 +109,32 @@ def judge(mp: MPFit, tail: PowerLawFit, entries: EntryStats, rules: VerdictRules
     ]
     if p < rules.min_side:
         label = "too small"
-        reasons.insert(0, f"only {p} singular values (< {rules.min_side}): too few to tell spikes, "
+        reasons.insert(0, f"only {p} < {rules.min_side} singular values: too few to tell spikes, "
                           "tails and MP apart; the numbers below are descriptive")
     elif heavy:
         label = "heavy-tailed"
-        reasons.insert(0, f"{k} eigenvalues beyond the edge (more than {cap}, so a tail, not spikes) "
+        reasons.insert(0, f"{k} eigenvalues beyond the edge ({k} > {cap}, so a tail, not spikes) "
                           f"with alpha + {rules.alpha_se_factor:g} se = {upper:.3g} < {rules.alpha_heavy:g}")
     elif many and separated:
         label = "spiked"
         reasons.insert(0, f"{k} spikes above the edge, separated from an MP bulk (the smallest is "
-                          f"{gap:.2g} Tracy-Widom margins above the threshold)")
+                          f"{gap:.2g} >= {rules.min_gap:g} Tracy-Widom margins above the threshold)")
     elif many:
         label = "non-MP bulk"
-        reasons.insert(0, f"{k} eigenvalues beyond the edge (more than {cap}) but no power-law tail "
-                          f"with alpha < {rules.alpha_heavy:g}: the bulk is wider than MP")
+        tail_txt = (f"alpha + {rules.alpha_se_factor:g} se = {upper:.3g} >= {rules.alpha_heavy:g}"
+                    if math.isfinite(upper) else "no power-law fit")
+        reasons.insert(0, f"{k} eigenvalues beyond the edge ({k} > {cap}) but no power-law tail "
+                          f"({tail_txt}): the bulk is wider than MP")
     elif k > 0:
         label = "spiked"
-        reasons.insert(0, f"{k} isolated spike(s) above the edge; bulk "
-                          + ("fits MP" if bulk_mp else "deviates from MP"))
+        reasons.insert(0, f"{k} isolated spike(s) above the edge (largest eigenvalue {max(mp.outliers):.4g} "
+                          f"> threshold {mp.threshold:.4g}; up to {cap} count as spikes); bulk "
+                          + (f"fits MP (KS {mp.ks_bulk:.3g} <= noise level {noise:.3g})" if bulk_mp
+                             else f"deviates from MP (KS {mp.ks_bulk:.3g} > noise level {noise:.3g})"))
     elif not bulk_mp:
         label = "non-MP bulk"
-        reasons.insert(0, "no outliers, but the bulk's shape deviates from MP beyond sampling noise")
+        reasons.insert(0, f"no outliers, but the bulk's KS distance to MP {mp.ks_bulk:.3g} > noise level "
+                          f"{noise:.3g}: its shape deviates from MP beyond sampling noise")
     else:
         label = "random-like"
         reasons.insert(0, "no outliers and the bulk fits MP at the sampling-noise level")

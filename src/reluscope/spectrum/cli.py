@@ -17,16 +17,70 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _grid(cols: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(cols)]
+    lines = [cols, ["-" * w for w in widths], *rows]
+    return ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in lines]
+
+
+def _frac(v) -> str:
+    return "-" if math.isnan(v) else f"{v:.3f}"
+
+
+def _kurtosis_ci(r: dict) -> str:
+    k, lo, hi = r.get("kurtosis", math.nan), r.get("kurtosis_low", math.nan), r.get("kurtosis_high", math.nan)
+    if math.isnan(k):
+        return "-"
+    return f"{k:.2f}" if math.isnan(lo) else f"{k:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
+def _porter_thomas(r: dict, which: str) -> str:
+    p = r.get(f"pt_{which}_p", math.nan)
+    if math.isnan(p):
+        return "-"
+    return f"{'rej' if r.get(f'pt_{which}_rejected', p < 0.01) else 'ok'} p={p:.2g}"
+
+
+# The effect-size table: (header, cell from a `result.table()` row). The headers are short: the legend
+# printed under the table (`effect_legend`) says what they are; --json/--csv use the full names.
+_EFFECTS = [("layer", lambda r: str(r["layer"])),
+            ("bulk_frac", lambda r: _frac(r["bulk_fraction"])),
+            ("energy_out", lambda r: _frac(r["outlier_energy"])),
+            ("ks/noise", lambda r: _fmt(r["ks_bulk_over_noise"])),
+            ("kurtosis [95% CI]", _kurtosis_ci),
+            ("spikes_shuffled", lambda r: _fmt(r["shuffled_spikes"])),
+            ("learned", lambda r: _fmt(r["learned_spikes"])),
+            ("PT_bulk", lambda r: _porter_thomas(r, "bulk")),
+            ("PT_top", lambda r: _porter_thomas(r, "top"))]
+
+
+def effect_legend() -> str:
+    from ._effects import MIN_BULK_FRACTION
+
+    return ("bulk_frac: share of eigenvalues inside the MP bulk "
+            f"(a random-like bulk has >= {MIN_BULK_FRACTION:g})\n"
+            "energy_out: the outliers' share of ||W||_F^2; ks/noise: bulk KS to MP / Gaussian noise level "
+            "(<= 1 fits)\n"
+            "spikes_shuffled: outliers left after permuting the entries (from the entry law); "
+            "learned: outliers beyond those\n"
+            "PT_bulk, PT_top: Porter-Thomas test of bulk / top singular vectors at 1% (ok or rej, p-value)")
+
+
 def format_table(result) -> str:
-    """The per-layer table printed by the command (trained, and initial when analysed)."""
+    """The per-layer tables printed by the command: the verdicts (trained, and initial when analysed),
+    then the effect sizes (how much of each matrix looks random)."""
     cols = ["layer", "shape", "verdict", "outliers", "alpha", "ks_bulk", "ks_noise", "kurtosis"]
     if result.init is not None:
         cols += ["init_verdict", "init_outliers", "init_alpha"]
-    rows = [[_fmt(r[c]) for c in cols] for r in result.table()]
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths)),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in rows]
+    table = result.table()
+    lines = _grid(cols, [[_fmt(r[c]) for c in cols] for r in table])
+    if table and "bulk_fraction" in table[0]:
+        effects = list(_EFFECTS)
+        if "init_bulk_fraction" in table[0]:
+            effects.append(("init_bulk_frac", lambda r: _frac(r["init_bulk_fraction"])))
+        lines += ["", "effect sizes:"]
+        lines += _grid([h for h, _ in effects], [[get(r) for _, get in effects] for r in table])
+        lines += effect_legend().split("\n")
     for ls in result.layers:
         if ls.conv is not None:
             lines.append(f"conv {ls.name}: operator norm {ls.conv.norm:.4g} on "
@@ -57,7 +111,9 @@ def command(model, data, input_shape, with_init, out_dir, max_dense, false_alarm
             parquet_path, seed, device, quiet):
     """Test whether the weights of MODEL look like i.i.d. Gaussian random matrices, per layer:
     entry statistics, singular values vs Marchenko-Pastur and vs a Gaussian matrix, spikes
-    vs heavy tails, conv operator singular values."""
+    vs heavy tails, conv operator singular values. A second table gives the effect sizes: how much
+    of each matrix looks random (bulk fraction, energy outside the bulk, spikes surviving a shuffle of
+    the entries, Porter-Thomas tests of the singular vectors); --json and --csv hold every number."""
     from .. import nets
     from ..errors import CheckpointError, ConfigError, ModelError
     from ._analyze import analyze
