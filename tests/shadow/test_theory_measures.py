@@ -137,3 +137,105 @@ def test_regime_and_seed_means():
     assert len(means) == 2 and means[0]["seeds"] == 2
     assert means[0]["relative"]["best"] == pytest.approx(sum(r["relative"]["best"] for r in res.runs[:2]) / 2)
     assert "predicts nothing" in tm.regime(res.runs)
+
+
+def _run(ks, bound, best, theory=1.0, holds=True, ratio=None):
+    """A synthetic multilayer run (top first `ks`) with the fields the claims and the regime read."""
+    rel = dict(none=2.0, theory=theory, best=best)
+    return dict(ks=list(ks), ratio=ratio if ratio is not None else ks[0] / ks[1], seed=0, bound=bound,
+                holds=holds, conditions=[dict(name="k1 < k0", value=1, limit=2, holds=holds)],
+                relative=rel, on_support=dict(rel), off_support={r: 0.0 for r in rel},
+                precision={r: 0.5 for r in rel}, recall={r: 0.5 for r in rel})
+
+
+def test_bound_check_and_caps_closed_form():
+    need = 16 * 128 * math.log(1024)
+    runs = [_run([128, 4000, 16000], 16 * 128 / 4000 * math.log(1024), 0.3),
+            _run([128, 15000, 16256], 16 * 128 / 15000 * math.log(1024), 0.36, theory=1.0),
+            _run([128, 16128, 16256], 16 * 128 / 16128 * math.log(1024), 0.95, theory=0.5)]
+    assert tm.needed_k_below(runs[0]) == pytest.approx(need)  # 14196
+    chk = tm.bound_check(runs)
+    assert chk["runs"] == 2 and chk["within"] == 1
+    assert chk["worst"] == pytest.approx(0.95 / runs[2]["bound"]) and chk["smallest"] == runs[2]["bound"]
+    assert tm.bound_check(runs, "theory")["within"] == 1  # 1.0 > 0.946, 0.5 < 0.88
+    assert tm.bound_check(runs[:1])["runs"] == 0 and math.isnan(tm.bound_check(runs[:1])["worst"])
+    runs[2]["holds"] = False  # outside the conditions: not counted
+    assert tm.bound_check(runs)["runs"] == 1
+    assert tm.k_below_cap(128, 2) == 128 ** 2 and tm.k_below_cap(128, 3) == pytest.approx(128 ** 1.5)
+
+
+def test_regime_states_how_far_from_an_informative_bound():
+    n_top = 512
+    runs = [_run([64, k, 4 * k], 16 * 64 / k * math.log(n_top), 0.9) for k in (128, 1000)]
+    text = tm.regime(runs)
+    need = 16 * 64 * math.log(n_top)  # 6388
+    assert f"at most {1000 / need:.2g} × 16 k_top ln n_top = {need:.0f}" in text
+    assert "conditions cap it at 4096" in text and "predicts nothing" in text and "trend is shown" in text
+    runs = [_run([128, k, 16256], 16 * 128 / k * math.log(1024), 0.35) for k in (8192, 15360)]
+    text = tm.regime(runs)
+    assert "below 1 (h̃ = 0's error) at 1 of 2 runs" in text and "predicts a number" in text
+    assert "cap" not in text
+
+
+def _result(depth, runs, config):
+    from reluscope.shadow._theory import MultilayerResult
+
+    errs = [r["relative"] for r in runs]
+    slopes, fitted = {}, {}
+    for rule in ("none", "theory", "best"):
+        slopes[rule], _, fitted[rule] = tm.unsaturated_slope(
+            [r["ratio"] for r in runs], [e[rule] for e in errs], keep=[r["holds"] for r in runs])
+    return MultilayerResult(depth, runs, slopes, dict(config, saturation=tm.SATURATION), dict(slopes), fitted)
+
+
+def test_claims_name_the_measure_that_decided_them():
+    from reluscope.shadow.report import _multilayer_claim
+
+    n2 = 1024
+    # a power law with slope 0.3 over unsaturated runs: "does not hold", naming slope, count and limit
+    ks = (2048, 4096, 8192)
+    runs = [_run([128, k, 4 * k], 16 * 128 / k * math.log(n2), 0.4 * (128 / k / 0.0625) ** 0.3) for k in ks]
+    claim = _multilayer_claim(_result(2, runs, dict(k_ratio=0.25)))
+    assert claim.holds is False and "(k1/k0 = 0.25 fixed)" in claim.claim
+    assert "does not hold, decided by the slope 0.30" in claim.measured
+    assert "over 3 unsaturated runs" in claim.measured
+    assert "< 0.5 (needed 0.5–1.5" in claim.measured
+    # saturated everywhere: undecided, and says why
+    runs = [_run([128, k, 4 * k], 16 * 128 / k * math.log(n2), 0.9) for k in ks]
+    claim = _multilayer_claim(_result(2, runs, dict(k_ratio=0.25)))
+    assert claim.holds is None and "undecided: 0 unsaturated run(s)" in claim.measured
+    assert "bound is ≥ 1 at every run" in claim.measured
+    # conditions fail everywhere: undecided, naming the failing condition
+    runs = [_run([128, k, 4 * k], 3.0, 0.2, holds=False) for k in ks]
+    claim = _multilayer_claim(_result(2, runs, dict(k_ratio=0.25)))
+    assert claim.holds is None and "conditions fail at every run (k1 < k0)" in claim.measured
+    # the bound below 1 somewhere: decided by the bound, not the slope
+    runs = [_run([128, k, 16256], 16 * 128 / k * math.log(n2), e) for k, e in ((8192, 0.33), (15360, 0.36))]
+    claim = _multilayer_claim(_result(2, runs, dict(k_bottom=16256)))
+    assert claim.holds is True and "(k0 = 16256 fixed)" in claim.claim
+    assert "within the proof's bound" in claim.claim
+    assert "at 1 of the 1 runs where that bound is below 1" in claim.measured
+    runs[1]["relative"]["best"] = 0.99
+    claim = _multilayer_claim(_result(2, runs, dict(k_bottom=16256)))
+    assert claim.holds is False and "does not hold, decided by the best relative error" in claim.measured
+    assert f"largest error/bound {0.99 / runs[1]['bound']:.2f}" in claim.measured
+
+
+def test_theorem1_claims_name_their_measure():
+    from types import SimpleNamespace
+
+    from reluscope.shadow._theory import Theorem1Result
+    from reluscope.shadow.report import _theory_claims
+
+    ratios = [1 / 4, 1 / 8, 1 / 16]
+    runs = [dict(ratio=r, errors=dict(none=0.5, theory=1.0, best=r ** 0.3)) for r in ratios]
+    slopes = dict(none=0.0, theory=0.0, best=0.3)
+    t1 = Theorem1Result(runs, slopes, dict(slopes), {r: 1.0 for r in slopes})
+    slope, offset = _theory_claims(SimpleNamespace(theorem1=t1, multilayer=[]))
+    assert slope.holds is False and "decided by the slope 0.30" in slope.measured
+    assert "over 3 runs (needed 0.5–1.5)" in slope.measured
+    # only 1/16 ** 0.3 is below the no-offset error 0.5
+    assert offset.holds is False and "in 1/3 runs (needed: every run)" in offset.measured
+    t1 = Theorem1Result(runs, dict(slopes, best=math.nan), dict(slopes), {r: 1.0 for r in slopes})
+    assert "undecided: fewer than two distinct k/t" in _theory_claims(SimpleNamespace(theorem1=t1,
+                                                                                       multilayer=[]))[0].measured

@@ -46,7 +46,8 @@ def plot_theorem1(res):
 def plot_multilayer(results):
     """Relative error ‖h̃ − h‖²/‖h‖² against k_top / k_below for 2 and 3 layers, per offset rule, beside
     the proof's bound 16 (k_top/k_below) ln n_top and h̃ = 0 (error 1); the band above the saturation
-    level is shaded (those runs are left out of the slope fit)."""
+    level is shaded (those runs are left out of the slope fit). One panel per sweep, titled with
+    what it holds fixed (`MultilayerResult.design`)."""
     fig, axes = _panels(len(results), panel_height=3.8)
     for ax, res in zip(axes, results):
         ratios = [r["ratio"] for r in res.runs]
@@ -66,8 +67,9 @@ def plot_multilayer(results):
         if sat:
             ax.axhspan(sat, 1.0, color=THRESHOLD, alpha=0.06, lw=0)
         top = "k₂/k₁" if res.depth == 2 else "k₃/k₂"
+        design = getattr(res, "design", "")
         ax.set(xscale="log", yscale="log", xlabel=top, ylabel="‖h̃ − h‖² / ‖h‖²",
-               title=f"Theorem 3.{res.depth - 1}: {res.depth} layers")
+               title=f"Theorem 3.{res.depth - 1}: {res.depth} layers" + (f"\n{design}" if design else ""))
         ax.grid(alpha=0.3, which="both")
         log_ticks(ax)
         ax.legend(fontsize=LEGEND_SIZE)

@@ -5,11 +5,18 @@ Protocol (the paper's constants are unknown, so these are choices, all parameter
 - codes with exactly k nonzeros at uniform positions, values `Uniform(0.5, 1.5)` (τ ≈ 1);
 - one Gaussian net and one batch of codes per seed; the error of a run is the mean over
   its codes; the slope is a least-squares fit of `log error` on `log(k/t)` over every run.
+
+Cost (the full mode's layers reach 32768 x 16384): the products run in float32 (the threshold
+search and the measures in float64), weights are drawn in chunks straight into the layers and
+redrawn in place for each seed (no second copy, no new net), Theorem 1 draws one layer per
+(n, k, seed) for every t, and the bottom product of the forward pass is shared by the three
+offset rules. Results are identical to drawing a fresh net per run. Progress bars count runs.
 """
 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -25,18 +32,60 @@ from ._sampler import sample_chain
 THEOREM_RULES = ("none", "theory", "best")
 
 
+_CHUNK = 1 << 24  # Gaussian numbers drawn per chunk (64 MiB of float32)
+
+
+def fill_gaussian(weight: torch.Tensor, generator: torch.Generator, chunk: int = _CHUNK) -> None:
+    """Fill a 2-D `weight` in place with N(0, 1) numbers, drawn as float32 on the CPU from
+    `generator` in row chunks of about `chunk` numbers (a multiple of 16 rows, so the stream is
+    that of one `torch.randn(*weight.shape, generator=generator)`) and copied to the weight's
+    dtype and device: no second full-size copy of a large layer is ever held."""
+    b, a = weight.shape
+    rows = max(16, chunk // max(a, 1) // 16 * 16)
+    cuts = list(range(0, b, rows)) + [b]
+    if len(cuts) > 2 and (b - cuts[-2]) * a < 16:  # a last chunk under 16 numbers: join it to the one before
+        del cuts[-2]
+    with torch.no_grad():
+        for i, j in zip(cuts[:-1], cuts[1:]):
+            weight[i:j].copy_(torch.randn(j - i, a, generator=generator))
+
+
 def gaussian_net(widths: list[int], generator: torch.Generator, dtype=torch.float32, device="cpu"):
-    """A bias-free ReLU MLP `widths[0] -> ... -> widths[-1]` with N(0, 1) weights, as a ReluNet."""
+    """A bias-free ReLU MLP `widths[0] -> ... -> widths[-1]` with N(0, 1) weights, as a ReluNet.
+
+    The weights are those of `torch.randn(b, a, generator=generator)` layer by layer (bottom
+    first), drawn in chunks straight into the layer (no default initialisation first)."""
     from .. import nets
 
     mods: list[nn.Module] = []
     for a, b in zip(widths[:-1], widths[1:]):
-        lin = nn.Linear(a, b, bias=False)
-        with torch.no_grad():
-            lin.weight.copy_(torch.randn(b, a, generator=generator))
+        lin = nn.utils.skip_init(nn.Linear, a, b, bias=False, device=device, dtype=dtype)
+        fill_gaussian(lin.weight, generator)
         mods += [lin, nn.ReLU()]
-    model = nn.Sequential(*mods).to(device=device, dtype=dtype)
-    return nets.load(model, input_shape=(widths[0],))
+    return nets.load(nn.Sequential(*mods), input_shape=(widths[0],))
+
+
+def refill_gaussian(net, generator: torch.Generator) -> None:
+    """Redraw the weights of a `gaussian_net` in place: the same net as a fresh
+    `gaussian_net(widths, generator)` without building (and checking) a new one."""
+    for lay in net.layers:
+        fill_gaussian(lay.module.weight, generator)
+
+
+class _NetCache:
+    """One Gaussian net per width list, redrawn in place for each new generator."""
+
+    def __init__(self, dtype, device):
+        self.dtype, self.device, self.net, self.widths = dtype, device, None, None
+
+    def get(self, widths: list[int], generator: torch.Generator):
+        if self.net is not None and self.widths == list(widths):
+            refill_gaussian(self.net, generator)
+        else:
+            self.net = None  # free the old weights before drawing new ones
+            self.net = gaussian_net(list(widths), generator, self.dtype, self.device)
+            self.widths = list(widths)
+        return self.net
 
 
 def sparse_codes(batch: int, m: int, k: int, generator: torch.Generator, dtype=torch.float32,
@@ -120,17 +169,31 @@ def theorem1(ns=(2048,), ks=(32, 64), ratios=(1 / 4, 1 / 8, 1 / 16, 1 / 32), see
              if k < k / r < k * k and k / r <= n and float(k / r).is_integer()]
     if not cells:
         raise ConfigError("no (n, k, t) in the regime k < t < k², t <= n; widen ks, ratios or ns")
-    runs = []
-    for n, k, t in progress(cells, desc="theorem 1"):
+    # The layer and codes of a run depend on (n, k, seed) only: draw them once and run every t on
+    # them, restoring the generator to where each run used to start (same numbers as one per run).
+    groups: dict[tuple[int, int], list[tuple[int, float]]] = {}
+    for i, (n, k, t) in enumerate(cells):
+        groups.setdefault((n, k), []).append((i, t))
+    found: dict[tuple[int, int], dict] = {}
+    nets = _NetCache(dtype, device)
+    bar = progress(desc="theorem 1", total=len(cells) * seeds)
+    for (n, k), ts in groups.items():
         mm = m or n
         for s in range(seeds):
             gen = torch.Generator().manual_seed(seed * 100003 + s * 7919 + n * 31 + k)
-            net = gaussian_net([n, mm], gen, dtype, device)
+            net = nets.get([n, mm], gen)
             h = sparse_codes(codes, mm, k, gen, dtype, device)
-            rev = reversibility(net, h, layer=0, rho=t / n, alpha="paper", exact_k=exact_k, generator=gen)
-            runs.append(dict(n=n, m=mm, k=k, t=t, ratio=k / t, seed=s,
-                             errors={r: rev.errors[r] for r in THEOREM_RULES}, theta=rev.theta,
-                             delta=rev.delta, bound=16 * k / t * math.log(mm)))
+            state = gen.get_state()
+            for i, t in ts:
+                bar.set_postfix_str(f"n {n}, k {k}, t {t:g}", refresh=False)
+                gen.set_state(state)
+                rev = reversibility(net, h, layer=0, rho=t / n, alpha="paper", exact_k=exact_k, generator=gen)
+                found[i, s] = dict(n=n, m=mm, k=k, t=t, ratio=k / t, seed=s,
+                                   errors={r: rev.errors[r] for r in THEOREM_RULES}, theta=rev.theta,
+                                   delta=rev.delta, bound=16 * k / t * math.log(mm))
+                bar.update()
+    bar.close()
+    runs = [found[key] for key in sorted(found)]  # cell by cell, seeds within a cell
     slopes, intercepts, within, tail = {}, {}, {}, {}
     small = [r for r in runs if r["ratio"] <= 1 / 16 + 1e-12]
     for rule in THEOREM_RULES:
@@ -171,6 +234,16 @@ class MultilayerResult(Tabular):
     slopes_all: dict[str, float] = field(default_factory=dict)
     fitted: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def design(self) -> str:
+        """What the sweep holds fixed below the swept sparsity, in words (e.g. `k1/k0 = 0.25 fixed`)."""
+        if self.config.get("k_bottom") is not None:
+            return f"k0 = {self.config['k_bottom']} fixed"
+        ratio = self.config.get("k_ratio")
+        if ratio is None:
+            return ""
+        return ("k1/k0" if self.depth == 2 else "k2/k1 = k1/k0") + f" = {ratio:.3g} fixed"
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -197,28 +270,67 @@ class MultilayerResult(Tabular):
         yield plot_multilayer([self]), f"Theorem 3.{self.depth - 1}: top-layer error"
 
 
+@contextmanager
+def threads(n: int):
+    """Run the block on `n` torch threads, then restore the count (cheap: no new pool)."""
+    before = torch.get_num_threads()
+    if n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if n != before:
+            torch.set_num_threads(before)
+
+
+def one_thread():
+    """Small tensor work (the threshold search, elementwise steps, the measures of a run) on one
+    thread: on a busy 2-core machine OpenMP's barriers make such work many times slower on two
+    threads (the measures of one run: 0.6 s against 0.01 s at load 6). The large products
+    keep every thread (`threads(n)` around them)."""
+    return threads(1)
+
+
+def _offset(rule: str, z: torch.Tensor, target: torch.Tensor, rho: float, lay) -> torch.Tensor | float:
+    """The offset of one layer under `rule` (z and target float64, rows = codes)."""
+    c = target.norm(dim=1, keepdim=True).clamp(min=1e-30)
+    if rule == "none":
+        return 0.0
+    if rule == "theory":
+        t = rho * lay.in_shape[0]  # k_j: kept units of the layer's input
+        return 2.0 * math.sqrt(math.log(lay.out_shape[0]) / t) * c
+    theta, _ = best_threshold((z / c).cpu(), (target / c).cpu())  # exact 1-D search, on the CPU
+    return theta * c
+
+
 @torch.no_grad()
-def _recover(net, levels: list[torch.Tensor], rule: str,
-             rhos: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Feed the bottom sample forward; each layer's offset from `rule` (best: greedy per layer).
-    Returns the top code h~ and the top layer's pre-activation (before offset and ReLU)."""
+def _recover(net, levels: list[torch.Tensor], rhos: list[float],
+             rules=THEOREM_RULES) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Feed the bottom sample forward; each layer's offset from the rule (best: greedy per layer).
+
+    Returns per rule the top code h~ and the top layer's pre-activation (before offset and ReLU),
+    both float64. The products run in the net's dtype (float32: the bottom one is the largest
+    cost of a run) on every thread; the bottom layer's does not depend on the rule and is
+    computed once; the rest (offsets, ReLU, float64 copies) runs on one thread."""
+    n = torch.get_num_threads()
     depth = len(net.layers)
-    cur = levels[-1]
-    for j in range(depth):
-        lay = net.layers[j]
-        target = levels[depth - 1 - j].double()
-        z = lay.affine(cur.to(lay.weight.dtype), bias=False).double()
-        c = target.norm(dim=1, keepdim=True).clamp(min=1e-30)
-        if rule == "none":
-            off = 0.0
-        elif rule == "theory":
-            t = rhos[j] * lay.in_shape[0]  # k_j: kept units of the layer's input
-            off = 2.0 * math.sqrt(math.log(lay.out_shape[0]) / t) * c
-        else:
-            theta, _ = best_threshold(z / c, target / c)
-            off = theta * c
-        cur = torch.relu(z - off)
-    return cur, z
+    first = net.layers[0]
+    z0 = first.affine(levels[-1].to(first.weight.dtype), bias=False)
+    out = {}
+    with one_thread():
+        z0 = z0.double()
+        for rule in rules:
+            cur = levels[-1]
+            for j, lay in enumerate(net.layers):
+                if j == 0:
+                    z = z0
+                else:
+                    with threads(n):
+                        z = lay.affine(cur.to(lay.weight.dtype), bias=False)
+                    z = z.double()
+                cur = torch.relu(z - _offset(rule, z, levels[depth - 1 - j].double(), rhos[j], lay))
+            out[rule] = (cur, z)
+    return out
 
 
 def _ladder(depth: int, k_mid: int, k_top: int, k_bottom: int | None, k_ratio: float | None) -> list[int]:
@@ -281,38 +393,42 @@ def multilayer(depth: int = 2, widths=None, k_bottom: int | None = None, k_top: 
         raise ConfigError("no k in 'middle' satisfies the theorem's constraints (k_top < ... < k_0 < "
                           "k_top², sqrt(k3) k2 < k0) within the widths; see the docstring")
     runs = []
-    bar = progress(desc=f"theorem 3.{depth - 1}", total=seeds * len(cells))
+    bar = progress(desc=f"theorem 3.{depth - 1} ({'/'.join(map(str, widths))})", total=seeds * len(cells))
+    nets = _NetCache(dtype, device)
     for s in range(seeds):  # one Gaussian net and one batch of codes per seed, shared by the sweep
         gen = torch.Generator().manual_seed(seed * 100003 + s * 7919)
-        net = gaussian_net(widths, gen, dtype, device)
+        net = nets.get(widths, gen)  # redrawn in place from the second seed on
         h = sparse_codes(codes, widths[-1], k_top, gen, dtype, device)
+        hd = h.double().cpu()  # the measures run on the CPU in float64 (codes x n_top: small)
+        with one_thread():  # what depends on the codes only: once per seed
+            zero = float((hd ** 2 / tm.code_tau(hd) ** 2).mean())  # eps of the trivial guess h~ = 0
+            eps_on_zero = tm.coordinate_errors(hd, torch.zeros_like(hd))["on"]
         for ks in cells:
-            bar.update()
+            bar.set_postfix_str("k " + "/".join(map(str, ks[::-1])), refresh=False)
             rhos = [k / n for k, n in zip(ks, widths)]  # bottom first
             gen = torch.Generator().manual_seed(seed * 100003 + s * 7919 + ks[-2])
             levels = sample_chain(net, h, layer=depth - 1, rho=rhos[:-1][::-1], alpha="paper",
                                   exact_k=exact_k, generator=gen)
-            hd = h.double()
-            tau = tm.code_tau(hd)
-            zero = float((hd ** 2 / tau ** 2).mean())  # eps of the trivial guess h~ = 0
-            conditions = tm.theorem_conditions(*ks, h=hd)
-            run = dict(ks=ks[::-1], ratio=k_top / ks[-2], seed=s, eps={}, relative={}, eps_zero=zero,
-                       on_support={}, off_support={}, eps_on={}, precision={}, recall={},
-                       bound=tm.relative_bound(k_top, ks[-2], widths[-1]),
-                       eps_on_zero=tm.coordinate_errors(hd, torch.zeros_like(hd))["on"],
-                       eps_on_bound=tm.coordinate_bound(hd, ks[-2], widths[-1]),
-                       holds=all(c["holds"] for c in conditions), conditions=conditions)
-            for rule in THEOREM_RULES:
-                ht, z = _recover(net, levels, rule, rhos)
-                if rule == "best":  # the error the best threshold starts from
-                    run["linear"] = tm.errors_on_off_support(hd, z)["total"]
-                split, coord = tm.errors_on_off_support(hd, ht), tm.coordinate_errors(hd, ht)
-                run["eps"][rule] = coord["all"]
-                run["relative"][rule] = split["total"]
-                run["on_support"][rule], run["off_support"][rule] = split["on"], split["off"]
-                run["eps_on"][rule] = coord["on"]
-                run["precision"][rule], run["recall"][rule] = tm.support_recovery(hd, ht)
+            recovered = _recover(net, levels, rhos)
+            with one_thread():
+                conditions = tm.theorem_conditions(*ks, h=hd)
+                run = dict(ks=ks[::-1], ratio=k_top / ks[-2], seed=s, eps={}, relative={}, eps_zero=zero,
+                           on_support={}, off_support={}, eps_on={}, precision={}, recall={},
+                           bound=tm.relative_bound(k_top, ks[-2], widths[-1]), eps_on_zero=eps_on_zero,
+                           eps_on_bound=tm.coordinate_bound(hd, ks[-2], widths[-1]),
+                           holds=all(c["holds"] for c in conditions), conditions=conditions)
+                for rule, (ht, z) in recovered.items():
+                    ht, z = ht.cpu(), z.cpu()
+                    if rule == "best":  # the error the best threshold starts from
+                        run["linear"] = tm.errors_on_off_support(hd, z)["total"]
+                    split, coord = tm.errors_on_off_support(hd, ht), tm.coordinate_errors(hd, ht)
+                    run["eps"][rule] = coord["all"]
+                    run["relative"][rule] = split["total"]
+                    run["on_support"][rule], run["off_support"][rule] = split["on"], split["off"]
+                    run["eps_on"][rule] = coord["on"]
+                    run["precision"][rule], run["recall"][rule] = tm.support_recovery(hd, ht)
             runs.append(run)
+            bar.update()
             if echo is not None:
                 echo(describe_run(run, depth))
     bar.close()
@@ -376,28 +492,42 @@ def run_theory(full: bool = False, seed: int = 0, exact_k: bool = False, device=
                echo=None) -> TheoryResult:
     """The theorem experiments at CI size (`full=False`, ~10 s) or full size (n up to 32768).
 
-    Full: Theorem 1 over n in {4096, 8192}, k in {64, 128}, k/t from 1/4 to 1/64, 3 seeds;
+    Full: 414 s (266 s of CPU time) on a 2-core CPU shared with ~5 other jobs, float32 products
+    (the same sweep took 624 s / 611 s CPU before the products were shared and the small steps
+    put on one thread); `device` runs the multilayer products on a GPU (Theorem 1 stays on the
+    CPU). Theorem 1 over n in {4096, 8192}, k in {64, 128}, k/t from 1/4 to 1/64, 3 seeds;
     Theorem 3.1 with widths 32768/8192/1024, k_2 = 128, k_1 from 256 to 4000 and
-    k_1/k_0 = 1/4 (k_0 up to 16000 < k_2²); Theorem 3.2 with widths 32768/8192/2048/1024,
-    k_3 = 128, k_2 from 160 to 1000, k_2/k_1 = k_1/k_0 = 1/4; 3 seeds, 64 codes each.
-    Quick: the `multilayer` defaults (k_top = 64, widths up to 4096), one seed. At neither size
-    is the proof's bound below 1 (that of h~ = 0): the bound needs `k_1 > 16 k_2 ln n_2`.
+    k_1/k_0 = 1/4 (k_0 up to 16000 < k_2²); Theorem 3.1 again with widths 32768/16384/1024,
+    k_0 = 16256 fixed (just under k_2² = 16384) and k_1 from 4096 to 16128: the only sizes here
+    where the proof's bound `16 (k_2/k_1) ln n_2` falls below 1 (h~ = 0's error), which needs
+    `k_1 > 16 k_2 ln n_2 = 14196`; Theorem 3.2 with widths 32768/8192/2048/1024, k_3 = 128,
+    k_2 from 160 to 1000, k_2/k_1 = k_1/k_0 = 1/4; 3 seeds, 64 codes each. Theorem 3.2's bound
+    `16 (k_3/k_2) ln n_3` cannot fall below 1 at any size that fits: with `sqrt(k_3) k_2 < k_0 <
+    k_3²` it needs `k_3 > (16 ln n_3)²` (12,000 at n_3 = 1024).
+    Quick: the `multilayer` defaults (k_top = 64, widths up to 4096), one seed; k_1 is at most
+    0.16 × 16 k_2 ln n_2 (k_2 at most 0.07 × 16 k_3 ln n_3), so the bound
+    is >= 1 everywhere and only the trend is measured.
     `echo`: as in `multilayer` (one line per run).
     """
+    # Theorem 1 stays on the CPU: its layers are at most 8192 x 8192, and `reversibility`'s
+    # threshold search (`best_threshold`) mixes in CPU tensors, so it does not run on a GPU.
+    t1kw = dict(exact_k=exact_k, seed=seed, device="cpu")
+    kw = dict(exact_k=exact_k, seed=seed, device=device)
     if full:
         t1 = theorem1(ns=(4096, 8192), ks=(64, 128), ratios=(1 / 4, 1 / 8, 1 / 16, 1 / 32, 1 / 64), seeds=3,
-                      codes=64, exact_k=exact_k, seed=seed, device=device)
+                      codes=64, **t1kw)
         ml = [multilayer(2, widths=[32768, 8192, 1024], k_top=128, k_ratio=1 / 4,
                          middle=(256, 384, 512, 768, 1024, 1536, 2048, 3072, 4000), seeds=3, codes=64,
-                         exact_k=exact_k, seed=seed, device=device, echo=echo),
+                         echo=echo, **kw),
+              multilayer(2, widths=[32768, 16384, 1024], k_top=128, k_bottom=FULL_K0,
+                         middle=(4096, 8192, 14336, 15360, 16128), seeds=3, codes=64, echo=echo, **kw),
               multilayer(3, widths=[32768, 8192, 2048, 1024], k_top=128, k_ratio=1 / 4,
-                         middle=(160, 192, 256, 384, 512, 768, 1000), seeds=3, codes=64, exact_k=exact_k,
-                         seed=seed, device=device, echo=echo)]
+                         middle=(160, 192, 256, 384, 512, 768, 1000), seeds=3, codes=64, echo=echo, **kw)]
     else:
-        t1 = theorem1(ns=(2048,), ks=(32, 64), ratios=(1 / 8, 1 / 16, 1 / 32), seeds=2, codes=32,
-                      exact_k=exact_k, seed=seed, device=device)
-        ml = [multilayer(2, middle=(128, 256, 512, 1000), seeds=1, codes=16, exact_k=exact_k,
-                         seed=seed, device=device, echo=echo),
-              multilayer(3, middle=(96, 192, 448), seeds=1, codes=16, exact_k=exact_k, seed=seed,
-                         device=device, echo=echo)]
+        t1 = theorem1(ns=(2048,), ks=(32, 64), ratios=(1 / 8, 1 / 16, 1 / 32), seeds=2, codes=32, **t1kw)
+        ml = [multilayer(2, middle=(128, 256, 512, 1000), seeds=1, codes=16, echo=echo, **kw),
+              multilayer(3, middle=(96, 192, 448), seeds=1, codes=16, echo=echo, **kw)]
     return TheoryResult(t1, ml, full)
+
+
+FULL_K0 = 16256  # the full mode's fixed k_0 for Theorem 3.1: just under k_2² = 16384 (k_2 = 128)

@@ -13,7 +13,9 @@ Each function is one measure, testable against a closed form:
   relative error 1, so the bound predicts something only where it is below 1;
 - `errors_on_off_support`, `coordinate_errors`, `support_recovery`: what the error is made of;
 - `saturated` / `unsaturated_slope`: the slope fit over the points the threshold has not
-  saturated (error still well below that of `h~ = 0`).
+  saturated (error still well below that of `h~ = 0`);
+- `bound_check`, `needed_k_below`, `k_below_cap`, `regime`: where the bound is below 1, whether
+  the error is within it; how far a sweep is from there, and whether the conditions allow it.
 """
 
 from __future__ import annotations
@@ -183,15 +185,63 @@ def seed_means(runs: list[dict]) -> list[dict]:
     return out
 
 
+def bound_check(runs: list[dict], rule: str = "best") -> dict:
+    """The proof's bound where it says something: over the runs that meet the theorem's conditions
+    and whose bound `16 (k_top/k_below) ln n_top` is below 1 (h~ = 0's relative error), how many
+    have `relative[rule] <= bound`.
+
+    Returns `runs` (how many such runs), `within` (how many within the bound), `worst` (the largest
+    error / bound among them; NaN without such runs) and `smallest` (the smallest bound of all runs).
+
+    >>> runs = [dict(holds=True, bound=0.9, relative={"best": 0.3}), dict(holds=True, bound=3.0,
+    ...         relative={"best": 0.5}), dict(holds=False, bound=0.5, relative={"best": 0.9})]
+    >>> bound_check(runs)
+    {'runs': 1, 'within': 1, 'worst': 0.3333333333333333, 'smallest': 0.5}
+    """
+    told = [r for r in runs if r["holds"] and r["bound"] < 1]
+    ratios = [r["relative"][rule] / r["bound"] for r in told]
+    return dict(runs=len(told), within=sum(x <= 1 for x in ratios), worst=max(ratios) if ratios else math.nan,
+                smallest=min((r["bound"] for r in runs), default=math.nan))
+
+
+def needed_k_below(run: dict) -> float:
+    """The `k_below` above which the proof's bound falls below 1: `16 k_top ln n_top` (from a run's
+    bound: `bound · k_below`)."""
+    return run["bound"] * run["ks"][1]
+
+
+def k_below_cap(k_top: int, depth: int) -> float:
+    """The largest `k_below` the theorem's conditions allow: `k_top²` for Theorem 3.1
+    (`k_1 < k_0 < k_2²`), `k_top^1.5` for Theorem 3.2 (`sqrt(k_3) k_2 < k_0 < k_3²`).
+
+    >>> k_below_cap(128, 2), round(k_below_cap(128, 3))
+    (16384, 1448)
+    """
+    return k_top ** 2 if depth == 2 else k_top ** 1.5
+
+
 def regime(runs: list[dict], fraction: float = SATURATION) -> str:
-    """Which regime a multilayer sweep is in, in words: does the proof's bound beat h~ = 0 anywhere,
-    do the theorem's conditions hold, and how many runs are not saturated (best offset)."""
+    """Which regime a multilayer sweep is in, in words: does the proof's bound beat h~ = 0 anywhere
+    (and if not, how far k_below is from the `16 k_top ln n_top` that needs, and whether the
+    theorem's conditions allow it at all), do the theorem's conditions hold, and how many runs are
+    not saturated (best offset)."""
     informative = sum(r["bound"] < 1 for r in runs)
     ok = sum(r["holds"] for r in runs)
     unsat = sum(not s for s in saturated([r["relative"]["best"] for r in runs], 1.0, fraction))
-    bound = (f"the proof's bound is below 1 (h̃ = 0's error) at {informative} of {len(runs)} runs"
-             if informative else
-             f"the proof's bound is ≥ 1 (h̃ = 0's error) at every run (smallest "
-             f"{min(r['bound'] for r in runs):.2f}): it predicts nothing at these sizes")
+    need = needed_k_below(runs[0])
+    k_top, depth = runs[0]["ks"][0], len(runs[0]["ks"]) - 1
+    largest = max(r["ks"][1] for r in runs)
+    cap = k_below_cap(k_top, depth)
+    if informative:
+        bound = (f"the proof's bound is below 1 (h̃ = 0's error) at {informative} of {len(runs)} runs "
+                 f"(k_below > 16 k_top ln n_top = {need:.0f}): the theorem predicts a number there")
+    else:
+        bound = (f"the proof's bound is ≥ 1 (h̃ = 0's error) at every run (smallest "
+                 f"{min(r['bound'] for r in runs):.2f}): k_below is at most {largest / need:.2g} × "
+                 f"16 k_top ln n_top = {need:.0f}")
+        if cap <= need:
+            bound += (f" and the theorem's conditions cap it at {cap:.0f} (k_top = {k_top}), where the bound "
+                      "is still above 1")
+        bound += "; the theorem predicts nothing at these sizes and the measured trend is shown"
     return (f"{bound}; the theorem's conditions hold at {ok} of {len(runs)} runs; {unsat} runs are "
             f"unsaturated (best relative error < {fraction:g})")

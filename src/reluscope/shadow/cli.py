@@ -59,8 +59,9 @@ def theory(full, exact_k, plot_dir, json_path, csv_path, parquet_path, seed, dev
     click.echo("Theorem 1 (one layer): log-log slope of error vs k/t: "
                + ", ".join(f"{r} {s:.2f}" for r, s in t1.slopes.items()))
     for m in res.multilayer:
-        click.echo(f"Theorem 3.{m.depth - 1} ({m.depth} layers): slope of the relative error vs ratio over "
-                   "the unsaturated runs meeting the conditions: "
+        design = f", {m.design}" if m.design else ""
+        click.echo(f"Theorem 3.{m.depth - 1} ({m.depth} layers{design}): slope of the relative error vs "
+                   "ratio over the unsaturated runs meeting the conditions: "
                    + ", ".join(f"{r} {s:.2f} ({m.fitted.get(r, 0)} runs)" for r, s in m.slopes.items())
                    + f"; regime: {regime(m.runs)}")
     if plot_dir is not None:
