@@ -71,6 +71,19 @@ def test_planted_spikes_each_add_one_outlier_and_decide_the_claim(r):
             claim.measured
 
 
+def test_listed_and_deciding_bulk_fractions_agree():
+    # 9 planted spikes in a 300 x 32 matrix: 23/32 = 0.71875 inside, which rounds to 0.719 but must read
+    # 0.718 (rounded down, never up to the bound) both in the list of fractions and in the deciding text
+    n, p, r = 300, 32, 9
+    ls = analyze_matrix(_planted(n, p, r)[0])
+    assert ls.mp.n_outliers == r and ls.effects.bulk_fraction == (p - r) / p
+    shown = f"{(1000 * (p - r) // p) / 1000:.3f}"  # brute force: integer floor of 1000 (p - r) / p
+    assert shown == "0.718"
+    measured = _claims(_result(ls))[0].measured
+    assert re.findall(r"bulk fraction (\d\.\d+)", measured) == [shown, shown], measured
+    assert f"bulk fraction {shown} < 0.9 ({p - r} of {p} eigenvalues" in measured
+
+
 @pytest.fixture(scope="module")
 def gaussian():
     return analyze_matrix(np.random.default_rng(1).standard_normal((300, 100)))

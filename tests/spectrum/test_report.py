@@ -22,6 +22,11 @@ def test_section_trained_vs_initial(tmp_path):
                         init_model=init, out_dir=tmp_path, quick=True)
     sec = build(ctx)
     assert "verdict at init" in sec.body and sec.body.count("<img") >= 2
+    # the entries' kurtosis with its interval, trained and at initialisation (uniform init: -1.2)
+    assert "excess kurtosis [95% CI]" in sec.body and "excess kurtosis at init [95% CI]" in sec.body
+    row = sec.json.table()[0]
+    assert row["init_kurtosis_low"] < -1.2 < row["init_kurtosis_high"]
+    assert re.search(r"-1\.\d\d \[-1\.\d\d, -1\.\d\d\]", sec.body)
     assert sec.numbers["layers analysed"] == 2 and sec.numbers["initial model"] == "given"
     assert sec.json.init is not None and len(sec.claims) >= 2
     assert any("Gaussian matrix" in c.claim for c in sec.claims)

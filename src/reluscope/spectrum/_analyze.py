@@ -191,7 +191,9 @@ class SpectrumResult(Tabular):
                 if ini.effects is not None:
                     row.update(init_bulk_fraction=ini.effects.bulk_fraction,
                                init_outlier_energy=ini.effects.outlier_energy,
-                               init_shuffled_spikes=ini.effects.shuffled.n_outliers)
+                               init_shuffled_spikes=ini.effects.shuffled.n_outliers,
+                               init_kurtosis_low=ini.effects.kurtosis.low,
+                               init_kurtosis_high=ini.effects.kurtosis.high)
             rows.append(row)
         return rows
 

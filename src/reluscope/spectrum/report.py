@@ -21,6 +21,7 @@ _EFFECT_COLUMNS = [("layer", "layer"), ("bulk_fraction", "bulk fraction"),
                    ("outliers", "outliers"), ("shuffled_spikes", "outliers after shuffling"),
                    ("pt_bulk_p", "Porter–Thomas p (bulk vectors)"),
                    ("pt_top_p", "Porter–Thomas p (top vectors)"), ("kurtosis_ci", "excess kurtosis [95% CI]"),
+                   ("init_kurtosis_ci", "excess kurtosis at init [95% CI]"),
                    ("ks_default_init", "entries KS to U(±1/√fan-in)"),
                    ("ks_initial", "entries KS to initial"), ("ks_initial_crit", "two-sample 1% crit."),
                    ("init_bulk_fraction", "bulk fraction at init"),
@@ -53,12 +54,23 @@ def _pt_text(which: str, pt) -> str:
             f"(KS {pt.ks:.3g}, 1% crit. {pt.critical:.3g})")
 
 
+def fraction_text(x: float) -> str:
+    """A bulk fraction to 3 decimals, rounded down (as everywhere in the claims): a fraction below the bound
+    is never shown as the bound, and the list of fractions and the deciding one agree (23/32 = 0.71875 reads
+    0.718 in both).
+
+    >>> fraction_text(23 / 32), fraction_text(0.8999), fraction_text(1.0)
+    ('0.718', '0.899', '1.000')
+    """
+    return "nan" if math.isnan(x) else f"{math.floor(x * 1000 + 1e-9) / 1000:.3f}"
+
+
 def bulk_failure(ls) -> str | None:
     """The measure that decides "the bulk is random-like" against layer `ls`, or None when it holds."""
     e = ls.effects
     if e.bulk_fraction < MIN_BULK_FRACTION:
-        shown = math.floor(e.bulk_fraction * 1000 + 1e-9) / 1000  # rounded down: never shown as the bound
-        return (f"bulk fraction {shown:.3f} < {MIN_BULK_FRACTION:g} ({ls.mp.p - ls.mp.n_outliers} of "
+        return (f"bulk fraction {fraction_text(e.bulk_fraction)} < {MIN_BULK_FRACTION:g} "
+                f"({ls.mp.p - ls.mp.n_outliers} of "
                 f"{ls.mp.p} eigenvalues inside the MP bulk; the {ls.mp.n_outliers} outliers hold "
                 f"{e.outlier_energy:.0%} of the spectral energy)")
     if not ls.verdict.bulk_mp:
@@ -114,14 +126,14 @@ def _claims(res) -> list[Claim]:
             f"(bulk fraction ≥ 1 − 1/{min_side} = {1 - 1 / min_side:.4g} at the smallest judged side); the "
             f"threshold allows {1 - MIN_BULK_FRACTION:.0%} of the directions to be learned spikes)",
             f"{ok}/{len(judged)} layers; bulk fraction "
-            + ", ".join(f"{ls.effects.bulk_fraction:.3f}" for ls in judged) + "; outlier energy share "
+            + ", ".join(fraction_text(ls.effects.bulk_fraction) for ls in judged) + "; outlier energy share "
             + ", ".join(f"{ls.effects.outlier_energy:.0%}" for ls in judged) + "; learned outliers (beyond "
             "the shuffled matrix's) " + ", ".join(str(ls.effects.shuffled.learned_outliers) for ls in judged)
             + why, ok == len(judged)))
         ok, why = _decided(judged, gaussian_failure)
         vs_init = [ls.effects.vs_initial or ls.effects.vs_default_init for ls in judged]
         init_txt = ("; entries KS to the initial law " + ", ".join(
-            f"{d.ks:.3g} (crit. {d.critical:.2g})" if d is not None else "n/a" for d in vs_init)) \
+            f"{d.ks:#.3g} (crit. {d.critical:#.2g})" if d is not None else "n/a" for d in vs_init)) \
             if any(d is not None for d in vs_init) else ""
         claims.append(Claim(
             "Strong reading: the whole matrix is Gaussian (Gaussian entries; spectrum and singular vectors "
@@ -152,8 +164,10 @@ def build(ctx: ReportContext) -> Section:
     rows = res.table()
     cols = [(k, h) for k, h in _COLUMNS if k in rows[0]]
     for r in rows:
-        if "kurtosis_low" in r:
-            r["kurtosis_ci"] = f"{r['kurtosis']:.2f} [{r['kurtosis_low']:.2f}, {r['kurtosis_high']:.2f}]"
+        for pre in ("", "init_"):
+            if f"{pre}kurtosis_low" in r:
+                r[f"{pre}kurtosis_ci"] = (f"{r[pre + 'kurtosis']:.2f} [{r[pre + 'kurtosis_low']:.2f}, "
+                                          f"{r[pre + 'kurtosis_high']:.2f}]")
     effect_cols = [(k, h) for k, h in _EFFECT_COLUMNS if k in rows[0]]
     parts = [
         paragraph("Arora et al. assume trained weights are 'random-like': i.i.d.-looking entries "
