@@ -74,9 +74,11 @@ def _arms():
             mean = list(np.linspace(0.8, 0.05 + 0.02 * k, len(ep)))
             arms.append(ArmResult(arm, budget, 0.05, epochs, {}, list(0.05 + 0.02 * k + 0.01 * rng.random(3)),
                                   mean, [0.02] * len(ep), 1.0, ep))
-    sweeps = [dict(kind="layer", value=v, mean=0.1 + 0.01 * v, std=0.01, budget=100) for v in (1, 2, 3)]
-    sweeps += [dict(kind="rho", value=v, mean=0.12 - 0.02 * v, std=0.01, budget=100)
-               for v in (0.25, 0.5, 0.75)]
+    grid = [("baseline", None), ("default", None), ("layer", 1), ("layer", "output"), ("rho", 0.5),
+            ("rho", 1.0), ("ratio", 0.1), ("ratio", 1.0), ("weight", 0.1), ("weight", 0.5), ("weight", 1.0),
+            ("warmup", 0.5), ("input_dropout", 0.2)]  # the full configuration's sweep
+    sweeps = [dict(kind=k, value=v, mean=0.12 + 0.002 * i, std=0.01, budget=100, val_errors=[0.12] * 3)
+              for i, (k, v) in enumerate(grid)]
     return SimpleNamespace(arms=arms, sweeps=sweeps)
 
 
