@@ -48,6 +48,18 @@ def test_rules_on_a_gaussian_layer():
     assert r2.errors["best"] < r.errors["best"]
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_reversibility_on_cuda_matches_cpu():
+    g = torch.Generator().manual_seed(0)
+    net = gaussian_net([512, 256], g)
+    h = sparse_codes(16, 256, 16, g)
+    cpu = reversibility(net, h, layer=0, rho=0.5, alpha="paper", generator=torch.Generator().manual_seed(1))
+    gpu = reversibility(net.copy(device="cuda"), h.cuda(), layer=0, rho=0.5, alpha="paper",
+                        generator=torch.Generator().manual_seed(1))  # CPU draws: same noise on both
+    assert gpu.theta == pytest.approx(cpu.theta, rel=1e-4)
+    assert gpu.errors == pytest.approx(cpu.errors, rel=1e-4)
+
+
 def test_by_layer_on_an_mlp_and_errors():
     torch.manual_seed(0)
     net = nets.load(nets.mlp([64, 48, 32, 10]), input_shape=(1, 8, 8))

@@ -93,13 +93,13 @@ def best_threshold(u: torch.Tensor, v: torch.Tensor) -> tuple[float, float]:
     d = us - vs  # active unit's error is (d - θ)²
     n = u.numel()
     # suffix sums over the active set {j >= s}: count, Σd, Σd²; prefix Σv² of inactive units
-    zero = torch.zeros(1, dtype=u.dtype)
-    suf_n = torch.arange(n, -1, -1, dtype=u.dtype)
+    zero = u.new_zeros(1)  # on u's device: the search runs where the codes are
+    suf_n = torch.arange(n, -1, -1, dtype=u.dtype, device=u.device)
     suf_d = torch.cat([torch.flip(torch.cumsum(torch.flip(d, [0]), 0), [0]), zero])
     suf_d2 = torch.cat([torch.flip(torch.cumsum(torch.flip(d * d, [0]), 0), [0]), zero])
     pre_v2 = torch.cat([zero, torch.cumsum(vs * vs, 0)])
-    lo = torch.cat([torch.tensor([-math.inf], dtype=u.dtype), us])  # θ in [lo_s, hi_s): units >= s active
-    hi = torch.cat([us, torch.tensor([math.inf], dtype=u.dtype)])
+    lo = torch.cat([u.new_full((1,), -math.inf), us])  # θ in [lo_s, hi_s): units >= s active
+    hi = torch.cat([us, u.new_full((1,), math.inf)])
     theta = torch.where(suf_n > 0, suf_d / suf_n.clamp(min=1), lo)
     theta = torch.minimum(torch.maximum(theta, lo), hi)
     theta = torch.where(torch.isfinite(theta), theta, torch.where(torch.isfinite(lo), lo, hi))

@@ -299,7 +299,7 @@ def _offset(rule: str, z: torch.Tensor, target: torch.Tensor, rho: float, lay) -
     if rule == "theory":
         t = rho * lay.in_shape[0]  # k_j: kept units of the layer's input
         return 2.0 * math.sqrt(math.log(lay.out_shape[0]) / t) * c
-    theta, _ = best_threshold((z / c).cpu(), (target / c).cpu())  # exact 1-D search, on the CPU
+    theta, _ = best_threshold(z / c, target / c)  # exact 1-D search, where the codes are
     return theta * c
 
 
@@ -494,8 +494,8 @@ def run_theory(full: bool = False, seed: int = 0, exact_k: bool = False, device=
 
     Full: 414 s (266 s of CPU time) on a 2-core CPU shared with ~5 other jobs, float32 products
     (the same sweep took 624 s / 611 s CPU before the products were shared and the small steps
-    put on one thread); `device` runs the multilayer products on a GPU (Theorem 1 stays on the
-    CPU). Theorem 1 over n in {4096, 8192}, k in {64, 128}, k/t from 1/4 to 1/64, 3 seeds;
+    put on one thread); `device` runs every product on that device (a GPU).
+    Theorem 1 over n in {4096, 8192}, k in {64, 128}, k/t from 1/4 to 1/64, 3 seeds;
     Theorem 3.1 with widths 32768/8192/1024, k_2 = 128, k_1 from 256 to 4000 and
     k_1/k_0 = 1/4 (k_0 up to 16000 < k_2²); Theorem 3.1 again with widths 32768/16384/1024,
     k_0 = 16256 fixed (just under k_2² = 16384) and k_1 from 4096 to 16128: the only sizes here
@@ -509,13 +509,10 @@ def run_theory(full: bool = False, seed: int = 0, exact_k: bool = False, device=
     is >= 1 everywhere and only the trend is measured.
     `echo`: as in `multilayer` (one line per run).
     """
-    # Theorem 1 stays on the CPU: its layers are at most 8192 x 8192, and `reversibility`'s
-    # threshold search (`best_threshold`) mixes in CPU tensors, so it does not run on a GPU.
-    t1kw = dict(exact_k=exact_k, seed=seed, device="cpu")
     kw = dict(exact_k=exact_k, seed=seed, device=device)
     if full:
         t1 = theorem1(ns=(4096, 8192), ks=(64, 128), ratios=(1 / 4, 1 / 8, 1 / 16, 1 / 32, 1 / 64), seeds=3,
-                      codes=64, **t1kw)
+                      codes=64, **kw)
         ml = [multilayer(2, widths=[32768, 8192, 1024], k_top=128, k_ratio=1 / 4,
                          middle=(256, 384, 512, 768, 1024, 1536, 2048, 3072, 4000), seeds=3, codes=64,
                          echo=echo, **kw),
@@ -524,7 +521,7 @@ def run_theory(full: bool = False, seed: int = 0, exact_k: bool = False, device=
               multilayer(3, widths=[32768, 8192, 2048, 1024], k_top=128, k_ratio=1 / 4,
                          middle=(160, 192, 256, 384, 512, 768, 1000), seeds=3, codes=64, echo=echo, **kw)]
     else:
-        t1 = theorem1(ns=(2048,), ks=(32, 64), ratios=(1 / 8, 1 / 16, 1 / 32), seeds=2, codes=32, **t1kw)
+        t1 = theorem1(ns=(2048,), ks=(32, 64), ratios=(1 / 8, 1 / 16, 1 / 32), seeds=2, codes=32, **kw)
         ml = [multilayer(2, middle=(128, 256, 512, 1000), seeds=1, codes=16, echo=echo, **kw),
               multilayer(3, middle=(96, 192, 448), seeds=1, codes=16, echo=echo, **kw)]
     return TheoryResult(t1, ml, full)
