@@ -111,6 +111,22 @@ def test_memory_refused_up_front_and_estimate_from_window_shapes():
     assert len(full) == len(outs)
 
 
+def test_estimate_without_a_sweep_counts_only_the_reverse_rows():
+    # logits alone go by reverse mode: no n x n input block is ever held
+    model, shape = ALL["tiny_resnet"]()
+    graph = nets.load(model, input_shape=shape).copy(dtype=torch.float64)
+    outs = graph_outputs(graph, [graph.nodes[-1].name])
+    n, m = math.prod(shape), outs[0].size
+    assert m * 4 <= n  # few rows: reverse mode (SMALL_FRACTION)
+    est = estimate_graph_bytes(graph, outs, input_chunks(shape, 192), workers=torch.get_num_threads())
+    assert 8 * m * n <= est < 8 * n * n
+    x = torch.randn(1, *shape)
+    (s,) = spectra(model, x, layers=[outs[0].name], max_bytes=est, method="exact")
+    ref = _reference(graph, x[0].double(), outs[0].name)
+    r = int(s.rank[0])
+    np.testing.assert_allclose(s.singular_values[0][:r], ref[:r], rtol=1e-6, atol=0)
+
+
 def test_chain_path_unchanged():
     net = nets.mlp([3, 5, 2])
     s = spectra(net, torch.randn(2, 3))

@@ -453,7 +453,8 @@ def estimate_graph_bytes(graph, outs: list[Output], chunks: list[torch.Tensor], 
     item = torch.tensor([], dtype=dtype).element_size()
     n = math.prod(graph.input_shape)
     stop, reverse = _plan(graph, outs, n)
-    peak, sizes = _sweep_sizes(graph, chunks, stop, dtype)
+    swept = any(o.layer < stop for o in outs)  # else every output is by reverse mode: no sweep runs
+    peak, sizes = _sweep_sizes(graph, chunks, stop, dtype) if swept else (0, {})
     selected = [outs[j].size * n if j in reverse else sizes[o.layer] for j, o in enumerate(outs)]
     gram = max(min(o.size, n) ** 2 for o in outs)
     waiting = sorted(selected, reverse=True)[:workers + 1]
