@@ -235,26 +235,29 @@ def _reconstruct_batch(nets_: dict, sites: list, rho, alpha, noise_seed: int, it
     noise = _batch_noise(noise_seed, k, nets_["trained"].device)
     out = []
     for i, _, _, node in sites:
+        site = i if node is None else node  # a chain's layer index, or a graph's node name
         per = {}
         for kind, n in nets_.items():
-            if node is None:
-                h = n.forward(x, upto=i)
-                xs = sample(n, h, layer=i, rho=rho, alpha=alpha, generator=noise)
-                xm = sample(n, h, layer=i, rho=1.0, alpha=alpha)
-
-                def code(xt, n=n, i=i):
-                    return n.forward(xt.to(n.dtype), upto=i)
-            else:
-                from ._graph_shadow import graph_sample
-
-                h = n.run(x, keep=[node])[node]
-                xs = graph_sample(n, h, node, rho=rho, alpha=alpha, generator=noise)
-                xm = graph_sample(n, h, node, rho=1.0, alpha=alpha)
-
-                def code(xt, n=n, name=node):
-                    return n.run(xt.to(n.dtype), keep=[name])[name]
-
+            code = partial(_code, n, site)
+            h = code(x)
+            xs = _down(n, site, h, rho=rho, alpha=alpha, generator=noise)
+            xm = _down(n, site, h, rho=1.0, alpha=alpha)
             per[kind] = dict(sample=_per_image(code, x, h, xs), mean=_per_image(code, x, h, xm),
                              image=xm.cpu())
         out.append(per)
     return out
+
+
+def _code(net, site: int | str, x: torch.Tensor) -> torch.Tensor:
+    """The code of inputs `x` at a site: a chain's layer `site`, or a graph's node `site`."""
+    x = x.to(net.dtype)
+    return net.forward(x, upto=site) if isinstance(site, int) else net.run(x, keep=[site])[site]
+
+
+def _down(net, site: int | str, h: torch.Tensor, **kw) -> torch.Tensor:
+    """The shadow sample from codes `h` at a site (a node name is used as is: never read as a position)."""
+    if isinstance(site, int):
+        return sample(net, h, layer=site, **kw)
+    from ._graph_shadow import graph_sample
+
+    return graph_sample(net, h, site, **kw)
