@@ -424,6 +424,11 @@ def _plan(graph, outs: list[Output], n: int) -> tuple[int, set[int]]:
     return max(o.layer for o in outs) + 1, set()
 
 
+def _sweeps(outs: list[Output], stop: int) -> bool:
+    """Whether a forward sweep runs: some output lies before `stop` (else all go by reverse mode)."""
+    return any(o.layer < stop for o in outs)
+
+
 # -- memory ---------------------------------------------------------------------------------
 def _sweep_sizes(graph, chunks: list[torch.Tensor], stop: int, dtype) -> tuple[int, dict[int, int]]:
     """Elements of the live windows at the sweep's worst step, and of each node's windows
@@ -453,8 +458,7 @@ def estimate_graph_bytes(graph, outs: list[Output], chunks: list[torch.Tensor], 
     item = torch.tensor([], dtype=dtype).element_size()
     n = math.prod(graph.input_shape)
     stop, reverse = _plan(graph, outs, n)
-    swept = any(o.layer < stop for o in outs)  # else every output is by reverse mode: no sweep runs
-    peak, sizes = _sweep_sizes(graph, chunks, stop, dtype) if swept else (0, {})
+    peak, sizes = _sweep_sizes(graph, chunks, stop, dtype) if _sweeps(outs, stop) else (0, {})
     selected = [outs[j].size * n if j in reverse else sizes[o.layer] for j, o in enumerate(outs)]
     gram = max(min(o.size, n) ** 2 for o in outs)
     waiting = sorted(selected, reverse=True)[:workers + 1]
@@ -528,7 +532,7 @@ def _sample(graph, x1, outs, chunks, stop, reverse, method, rtol, max_bytes, com
                     done[pending.pop(f)] = f.result()
             pending[pool.submit(work, j, prep, widths)] = j
 
-        if any(o.layer < stop for o in outs):
+        if _sweeps(outs, stop):
             sweep = TangentSweep(graph, x1, chunks, values, stop, compress=compress)
             for i, _, windows in sweep:
                 j = by_layer.get(i)
