@@ -255,7 +255,9 @@ def _code(net, site: int | str, x: torch.Tensor) -> torch.Tensor:
 
 
 def _down(net, site: int | str, h: torch.Tensor, **kw) -> torch.Tensor:
-    """The shadow sample from codes `h` at a site (a node name is used as is: never read as a position)."""
+    """The shadow sample from codes `h` at a site. A node name goes to `graph_sample` as is:
+    `sample` would take the chain path on a random net that `random_like` loaded as a chain
+    (a chain viewed as a plain graph), where the name would address a layer, not a node."""
     if isinstance(site, int):
         return sample(net, h, layer=site, **kw)
     from ._graph_shadow import graph_sample
